@@ -1,0 +1,39 @@
+"""The data contract: one ``datasets`` row per micro-expression sample, the same for every corpus.
+
+Converters (CASME II, SAMM, CAS(ME)^3) and the synthetic corpus all write these features, so training and evaluation
+never branch on where a sample came from.
+"""
+
+from __future__ import annotations
+
+from datasets import Features, Image, List, Value
+
+#: Corpus names as they appear in the ``dataset`` column.
+CORPUS_NAMES = ("casme2", "samm", "casme3", "synthetic")
+
+
+def sample_features(with_frames: bool = False) -> Features:
+    """The features of a converted corpus; ``with_frames`` adds the whole onset..offset span as ``frames``."""
+    columns = {
+        "dataset": Value("string"),
+        "subject": Value("string"),  # normalised: "01" for CASME II sub01, "006" for SAMM, "spNO.1" for CAS(ME)^3
+        "sample_id": Value("string"),  # unique within the corpus: "{subject}/{filename}[#n]"
+        "onset_frame": Value("int32"),
+        "apex_frame": Value("int32"),
+        "offset_frame": Value("int32"),
+        "apex_estimated": Value("bool"),  # True where the corpus gave no apex and we took the middle of onset..offset
+        "onset": Image(),
+        "apex": Image(),
+        "aus": List(Value("int32")),  # sorted AU numbers
+        "au_raw": Value("string"),  # the code exactly as the corpus wrote it
+        "laterality": List(Value("string")),  # per AU in `aus`: "L", "R", "A" (asymmetric) or "" (bilateral/unknown)
+        "intensity": List(Value("string")),  # per AU in `aus`: "A".."E" or "" (not coded)
+        "emotion": Value("string"),  # the corpus's estimated emotion, lower case, normalised spelling
+        "objective_class": Value("int32"),  # Davison et al. class 1..7, null where the corpus gives none
+    }
+    if with_frames:
+        columns["frames"] = List(Image())
+    return Features(columns)
+
+
+REQUIRED_COLUMNS = ("subject", "sample_id", "onset", "apex", "aus")

@@ -1,0 +1,472 @@
+"""Micro-AU CLIP: micro-expression action-unit detection by AU-level vision-text alignment.
+
+Remote code: imports only its sibling configuration file, transformers, torch and the standard library.
+
+The forward pass, for a batch of B onset/apex pairs and K action units:
+
+1. the CLIP vision tower encodes what `config.input_mode` asks for (by default the apex-minus-onset image, one pass),
+   and its tokens are taken into the joint vision-text space (post-layernorm + CLIP's visual projection);
+2. Patch Token Attention (PTA): one learned query per AU attends only over the patch tokens of its facial region,
+   through key/value projections shared by all AUs: one AU token per AU, built from local evidence alone;
+3. Global Dependency Attention (GDA): the AU tokens (and the image's global token) attend to each other, so each AU
+   can take in the AUs it co-occurs with;
+4. each AU token is compared with the text embeddings of its "present" and "absent" prompts: the log-odds of AU k
+   is the (learned-temperature) similarity to its present prompt minus that to its absent prompt.
+
+Losses: BCE on those log-odds + `lambda_cl` * MiAUCL (each AU token is pulled to the prompt matching its label and
+pushed from the other 2K - 1 prompts) + `lambda_gd` * GDLoss (the AU tokens' cosine similarities follow the labels'
+co-activation).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from transformers import CLIPModel, CLIPTextModel, CLIPVisionModel
+from transformers import initialization as init
+from transformers.modeling_utils import PreTrainedModel
+from transformers.utils import ModelOutput
+
+from .configuration_micro_au_clip import MicroAUClipConfig
+
+# CLIP caps its learned inverse temperature at 100; so do we.
+MAX_LOGIT_SCALE = math.log(100.0)
+
+
+def region_boxes_to_patch_weights(boxes: Sequence[Sequence[Sequence[float]]], grid_size: int) -> torch.Tensor:
+    """Per-AU weights over the ViT patch grid from region boxes.
+
+    Args:
+        boxes: for each of K AUs, a list of `[x0, y0, x1, y1]` boxes in normalised crop coordinates (0..1).
+        grid_size: patches per side.
+
+    Returns:
+        `(K, grid_size * grid_size)` weights in [0, 1]: the fraction of each patch cell that the AU's region covers
+        (the largest of its boxes' coverages), row-major like CLIP's patch tokens.
+    """
+    edges = torch.linspace(0.0, 1.0, grid_size + 1, dtype=torch.float64)
+    low, high = edges[:-1], edges[1:]
+    weights = []
+    for au_boxes in boxes:
+        cover = torch.zeros(grid_size, grid_size, dtype=torch.float64)
+        for x0, y0, x1, y1 in au_boxes:
+            along_x = (torch.clamp(high, max=x1) - torch.clamp(low, min=x0)).clamp(min=0) * grid_size
+            along_y = (torch.clamp(high, max=y1) - torch.clamp(low, min=y0)).clamp(min=0) * grid_size
+            cover = torch.maximum(cover, along_y[:, None] * along_x[None, :])
+        weights.append(cover.flatten())
+    return torch.stack(weights).float()
+
+
+@dataclass
+class MicroAUClipOutput(ModelOutput):
+    """
+    Output of [`MicroAUClipModel`]; B samples, K AUs, N patches, D the joint embedding size.
+
+    Args:
+        loss (`torch.FloatTensor` of shape `()`, *optional*): total loss, when `labels` are given.
+        logits (`torch.FloatTensor` of shape `(B, K)`): log-odds that each AU is present; `sigmoid` gives its
+            probability (the softmax over the AU's present and absent prompt similarities).
+        au_tokens (`torch.FloatTensor` of shape `(B, K, D)`): the AU tokens after GDA (after PTA when GDA is off).
+        local_au_tokens (`torch.FloatTensor` of shape `(B, K, D)`): the AU tokens straight out of PTA.
+        patch_attentions (`torch.FloatTensor` of shape `(B, K, N)`): PTA's attention of each AU over the patches,
+            averaged over heads.
+        dependency_attentions (`torch.FloatTensor` of shape `(B, 1 + K, 1 + K)`, *optional*): GDA's last-layer
+            attention among [global token, AU tokens], averaged over heads; `None` when GDA is off.
+        detection_loss, contrastive_loss, dependency_loss (`torch.FloatTensor` of shape `()`, *optional*): the loss
+            terms before weighting; `None` when a term is switched off or no labels are given.
+    """
+
+    loss: torch.FloatTensor | None = None
+    logits: torch.FloatTensor | None = None
+    au_tokens: torch.FloatTensor | None = None
+    local_au_tokens: torch.FloatTensor | None = None
+    patch_attentions: torch.FloatTensor | None = None
+    dependency_attentions: torch.FloatTensor | None = None
+    detection_loss: torch.FloatTensor | None = None
+    contrastive_loss: torch.FloatTensor | None = None
+    dependency_loss: torch.FloatTensor | None = None
+
+
+class PatchTokenAttention(nn.Module):
+    """Local semantic independence: one query per AU, attending only over its region's patch tokens.
+
+    The keys and values come from one projection shared by all AUs, so every AU's local evidence lands in the same
+    feature space; the region mask (log of the region weight, -inf outside) makes AU k's token a function of its own
+    region's patch tokens alone.
+    """
+
+    def __init__(self, config: MicroAUClipConfig):
+        super().__init__()
+        dim = config.projection_dim
+        self.num_heads = config.pta_num_heads
+        self.head_dim = dim // self.num_heads
+        self.au_queries = nn.Parameter(torch.zeros(config.num_aus, dim))
+        self.key = nn.Linear(dim, dim)
+        self.value = nn.Linear(dim, dim)
+        self.output = nn.Linear(dim, dim)
+        self.norm = nn.LayerNorm(dim)
+        self.dropout = nn.Dropout(config.dropout)
+
+    def forward(
+        self, patch_tokens: torch.Tensor, region_weights: torch.Tensor | None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """`patch_tokens` (B, N, D), `region_weights` (B, K, N) or None (all patches) -> tokens (B, K, D), attention
+        (B, K, N)."""
+        batch, num_patches, dim = patch_tokens.shape
+        queries = self.au_queries.view(1, -1, self.num_heads, self.head_dim).transpose(1, 2)
+        keys = self.key(patch_tokens).view(batch, num_patches, self.num_heads, self.head_dim).transpose(1, 2)
+        values = self.value(patch_tokens).view(batch, num_patches, self.num_heads, self.head_dim).transpose(1, 2)
+        scores = queries @ keys.transpose(-1, -2) / math.sqrt(self.head_dim)  # (B, H, K, N)
+        if region_weights is not None:
+            scores = scores + torch.log(region_weights.to(scores.dtype)).unsqueeze(1)
+        attention = scores.softmax(dim=-1)
+        gathered = (self.dropout(attention) @ values).transpose(1, 2).reshape(batch, -1, dim)
+        tokens = self.norm(self.au_queries + self.output(gathered))
+        return tokens, attention.mean(dim=1)
+
+
+class DependencyLayer(nn.Module):
+    """A pre-norm transformer layer over [global token, AU tokens] that also returns its attention map."""
+
+    def __init__(self, config: MicroAUClipConfig):
+        super().__init__()
+        dim = config.projection_dim
+        self.attention_norm = nn.LayerNorm(dim)
+        self.attention = nn.MultiheadAttention(dim, config.gda_num_heads, dropout=config.dropout, batch_first=True)
+        self.mlp_norm = nn.LayerNorm(dim)
+        self.mlp = nn.Sequential(
+            nn.Linear(dim, config.gda_intermediate_size),
+            nn.GELU(),
+            nn.Dropout(config.dropout),
+            nn.Linear(config.gda_intermediate_size, dim),
+        )
+
+    def forward(self, tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        normed = self.attention_norm(tokens)
+        attended, attention = self.attention(normed, normed, normed, need_weights=True, average_attn_weights=True)
+        tokens = tokens + attended
+        return tokens + self.mlp(self.mlp_norm(tokens)), attention
+
+
+class GlobalDependencyAttention(nn.Module):
+    """Global semantic dependency: self-attention among the image's global token and the K AU tokens."""
+
+    def __init__(self, config: MicroAUClipConfig):
+        super().__init__()
+        self.layers = nn.ModuleList(DependencyLayer(config) for _ in range(config.gda_num_layers))
+
+    def forward(self, global_token: torch.Tensor, au_tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """`global_token` (B, D), `au_tokens` (B, K, D) -> enhanced AU tokens (B, K, D), attention (B, 1+K, 1+K)."""
+        tokens = torch.cat([global_token.unsqueeze(1), au_tokens], dim=1)
+        for layer in self.layers:
+            tokens, attention = layer(tokens)
+        return tokens[:, 1:], attention
+
+
+def micro_au_contrastive_loss(similarities: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """MiAUCL: for each sample and AU, cross-entropy over all 2K prompts with the target the prompt matching the label.
+
+    Args:
+        similarities: `(B, K, 2K)` scaled similarities of each AU token to every prompt (present AU 0, absent AU 0, ...).
+        labels: `(B, K)` in {0, 1}.
+    """
+    num_aus = labels.shape[1]
+    present_index = 2 * torch.arange(num_aus, device=labels.device)
+    targets = present_index + (1 - labels.long())  # absent prompt sits right after the present one
+    return F.cross_entropy(similarities.flatten(0, 1), targets.flatten())
+
+
+def global_dependency_loss(au_tokens: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """GDLoss: the AU tokens' pairwise cosine similarity should follow the sample's label co-activation.
+
+    Pairs where both AUs are active are pulled to similarity 1, pairs with exactly one active pushed to 0 (orthogonal);
+    pairs of two absent AUs carry no dependency information and are left free.
+    """
+    normed = F.normalize(au_tokens, dim=-1)
+    similarity = normed @ normed.transpose(1, 2)  # (B, K, K)
+    labels = labels.to(similarity.dtype)
+    co_active = labels.unsqueeze(2) * labels.unsqueeze(1)
+    involved = ((labels.unsqueeze(2) + labels.unsqueeze(1)) > 0).to(similarity.dtype)
+    off_diagonal = 1 - torch.eye(labels.shape[1], device=labels.device, dtype=similarity.dtype)
+    mask = involved * off_diagonal
+    squared_error = (similarity - co_active) ** 2 * mask
+    return squared_error.sum() / mask.sum().clamp(min=1)
+
+
+class MicroAUClipPreTrainedModel(PreTrainedModel):
+    config_class = MicroAUClipConfig
+    config: MicroAUClipConfig
+    base_model_prefix = "micro_au_clip"
+    main_input_name = "apex_pixel_values"
+    input_modalities = ("image",)
+    supports_gradient_checkpointing = True
+    _no_split_modules = ["CLIPEncoderLayer", "CLIPTextEmbeddings", "CLIPVisionEmbeddings"]
+    _supports_sdpa = True
+    # The Trainer must not rescale our loss by the number of items (it is already a per-batch mean).
+    accepts_loss_kwargs = False
+
+    @torch.no_grad()
+    def _init_weights(self, module: nn.Module) -> None:
+        """The layers Micro-AU CLIP adds; the CLIP towers are sub-models and initialise themselves.
+
+        `transformers.initialization` functions are used so that weights loaded from a checkpoint are left alone.
+        """
+        super()._init_weights(module)
+        factor = self.config.initializer_factor
+        if isinstance(module, PatchTokenAttention):
+            init.normal_(module.au_queries, std=self.config.projection_dim**-0.5 * factor)
+        elif isinstance(module, MicroAUClipModel):
+            init.normal_(module.visual_projection.weight, std=self.config.vision_config.hidden_size**-0.5 * factor)
+            if module.text_projection is not None:
+                init.constant_(module.logit_scale, self.config.logit_scale_init_value)
+                init.normal_(module.text_projection.weight, std=self.config.text_config.hidden_size**-0.5 * factor)
+            if module.classifier_weight is not None:
+                init.normal_(module.classifier_weight, std=self.config.projection_dim**-0.5 * factor)
+                init.zeros_(module.classifier_bias)
+
+
+class MicroAUClipModel(MicroAUClipPreTrainedModel):
+    def __init__(self, config: MicroAUClipConfig):
+        super().__init__(config)
+        if not config.aus:
+            raise ValueError(
+                "MicroAUClipConfig has no AUs; build it with microau_hf.make_config(au_set, ...) so that the AU list, "
+                "prompts and region boxes are filled in"
+            )
+        if not config.au_template_boxes:
+            raise ValueError("MicroAUClipConfig has no au_template_boxes; build it with microau_hf.make_config")
+        if config.use_miaucl and not config.prompt_input_ids:
+            raise ValueError("use_miaucl needs prompt_input_ids in the config; build it with microau_hf.make_config")
+        vision_width = config.vision_config.hidden_size
+        self.vision_model = CLIPVisionModel._from_config(config.vision_config)
+        self.visual_projection = nn.Linear(vision_width, config.projection_dim, bias=False)
+        self.fusion = nn.Linear(2 * config.projection_dim, config.projection_dim) if config.input_mode == "apex+difference" else None
+        self.patch_token_attention = PatchTokenAttention(config)
+        self.global_dependency_attention = GlobalDependencyAttention(config) if config.use_gda else None
+        if config.use_miaucl:
+            self.logit_scale = nn.Parameter(torch.tensor(config.logit_scale_init_value))
+            self.text_model = CLIPTextModel._from_config(config.text_config)
+            self.text_projection = nn.Linear(config.text_config.hidden_size, config.projection_dim, bias=False)
+            self.classifier_weight = self.classifier_bias = None
+            if config.freeze_text_encoder:
+                self.text_model.requires_grad_(False)
+                self.text_projection.requires_grad_(False)
+        else:
+            self.logit_scale = self.text_model = self.text_projection = None
+            self.classifier_weight = nn.Parameter(torch.zeros(config.num_aus, config.projection_dim))
+            self.classifier_bias = nn.Parameter(torch.zeros(config.num_aus))
+        self._prompt_cache: torch.Tensor | None = None
+        self._template_cache: torch.Tensor | None = None
+        self.register_load_state_dict_post_hook(lambda module, keys: module.clear_caches())
+        self.post_init()
+
+    # ------------------------------------------------------------------------------------------------------------
+    # Building from a CLIP checkpoint
+    # ------------------------------------------------------------------------------------------------------------
+
+    @classmethod
+    def from_clip(cls, clip_name_or_path: str, config: MicroAUClipConfig, **clip_kwargs) -> "MicroAUClipModel":
+        """A Micro-AU CLIP whose towers (and temperature) are copied from a CLIP checkpoint (Hub id or folder).
+
+        The towers' configs in `config` are replaced by the checkpoint's, so the prompts' token ids and the region
+        boxes of `config` are kept while the architecture follows the checkpoint.
+        """
+        clip = CLIPModel.from_pretrained(clip_name_or_path, **clip_kwargs)
+        config.vision_config = clip.config.vision_config
+        config.text_config = clip.config.text_config
+        config.projection_dim = clip.config.projection_dim
+        config.validate_settings()
+        model = cls(config)
+        result = model.load_state_dict(clip.state_dict(), strict=False)
+        ours = {name for name in model.state_dict() if name.startswith(("vision_model.", "visual_projection."))}
+        missing_tower_keys = ours & set(result.missing_keys)
+        if missing_tower_keys:
+            raise ValueError(f"{clip_name_or_path}: CLIP weights lack {sorted(missing_tower_keys)[:3]}...")
+        return model
+
+    # ------------------------------------------------------------------------------------------------------------
+    # Prompts and regions, computed once and cached
+    # ------------------------------------------------------------------------------------------------------------
+
+    def clear_caches(self) -> None:
+        """Forget the cached prompt embeddings (call after changing the text tower's weights by hand)."""
+        self._prompt_cache = None
+        self._template_cache = None
+
+    def train(self, mode: bool = True) -> "MicroAUClipModel":
+        self._prompt_cache = None
+        return super().train(mode)
+
+    def encode_prompts(self) -> torch.Tensor:
+        """Text embeddings of the 2K prompts, `(2K, D)`: present AU 0, absent AU 0, present AU 1, ..."""
+        device = self.device
+        eos = self.config.text_config.eos_token_id
+        longest = max(len(ids) for ids in self.config.prompt_input_ids)
+        input_ids = torch.full((len(self.config.prompt_input_ids), longest), eos, dtype=torch.long, device=device)
+        attention_mask = torch.zeros_like(input_ids)
+        for row, ids in enumerate(self.config.prompt_input_ids):
+            input_ids[row, : len(ids)] = torch.tensor(ids, device=device)
+            attention_mask[row, : len(ids)] = 1
+        pooled = self.text_model(input_ids=input_ids, attention_mask=attention_mask).pooler_output
+        return self.text_projection(pooled)
+
+    def prompt_embeddings(self) -> torch.Tensor:
+        """The prompts' embeddings: recomputed while the text tower trains, otherwise cached after the first call."""
+        if self.training and not self.config.freeze_text_encoder:
+            return self.encode_prompts()
+        if self._prompt_cache is None or self._prompt_cache.device != self.device:
+            with torch.no_grad():
+                self._prompt_cache = self.encode_prompts()
+        return self._prompt_cache
+
+    def template_region_weights(self) -> torch.Tensor:
+        """The canonical-template region weights `(K, N)`, for crops without landmarks."""
+        device = self.device
+        if self._template_cache is None or self._template_cache.device != device:
+            weights = region_boxes_to_patch_weights(self.config.au_template_boxes, self.config.grid_size)
+            self._template_cache = weights.to(device)
+        return self._template_cache
+
+    # ------------------------------------------------------------------------------------------------------------
+    # Forward
+    # ------------------------------------------------------------------------------------------------------------
+
+    def forward(
+        self,
+        onset_pixel_values: torch.FloatTensor | None = None,
+        apex_pixel_values: torch.FloatTensor | None = None,
+        au_region_weights: torch.FloatTensor | None = None,
+        labels: torch.Tensor | None = None,
+        return_dict: bool | None = None,
+        **kwargs,
+    ) -> MicroAUClipOutput:
+        r"""
+        Args:
+            onset_pixel_values (`torch.FloatTensor` of shape `(B, 3, H, W)`): the aligned onset crops, CLIP-normalised
+                (not needed when `input_mode="apex"`).
+            apex_pixel_values (`torch.FloatTensor` of shape `(B, 3, H, W)`): the aligned apex crops.
+            au_region_weights (`torch.FloatTensor` of shape `(B, K, N)` or `(K, N)`, *optional*): each AU's weight
+                over the N patches, from the face's landmarks; defaults to the canonical template. An AU whose row is
+                all zero (its region fell outside the crop) falls back to its template row.
+            labels (`torch.Tensor` of shape `(B, K)`, *optional*): multi-hot AU labels in the config's AU order.
+        """
+        self._check_inputs(onset_pixel_values, apex_pixel_values, labels)
+        patch_tokens, global_token = self._encode_images(onset_pixel_values, apex_pixel_values)
+        region_weights = self._region_weights(au_region_weights, batch_size=patch_tokens.shape[0])
+        local_tokens, patch_attentions = self.patch_token_attention(patch_tokens, region_weights)
+        au_tokens, dependency_attentions = local_tokens, None
+        if self.global_dependency_attention is not None:
+            au_tokens, dependency_attentions = self.global_dependency_attention(global_token, local_tokens)
+        logits, prompt_similarities = self._detect(au_tokens)
+        output = MicroAUClipOutput(
+            logits=logits,
+            au_tokens=au_tokens,
+            local_au_tokens=local_tokens,
+            patch_attentions=patch_attentions,
+            dependency_attentions=dependency_attentions,
+        )
+        if labels is not None:
+            self._add_losses(output, labels.to(logits.dtype), prompt_similarities)
+        return output
+
+    def _check_inputs(self, onset: torch.Tensor | None, apex: torch.Tensor | None, labels: torch.Tensor | None) -> None:
+        size = self.config.vision_config.image_size
+        needed = {"apex_pixel_values": apex}
+        if self.config.input_mode != "apex":
+            needed["onset_pixel_values"] = onset
+        for name, pixels in needed.items():
+            if pixels is None:
+                raise ValueError(f"{name} is required for input_mode={self.config.input_mode!r}")
+            if pixels.dim() != 4 or pixels.shape[1] != 3 or tuple(pixels.shape[2:]) != (size, size):
+                raise ValueError(f"{name} must have shape (batch, 3, {size}, {size}), got {tuple(pixels.shape)}")
+        if onset is not None and onset.shape[0] != apex.shape[0]:
+            raise ValueError(f"onset and apex batch sizes differ: {onset.shape[0]} vs {apex.shape[0]}")
+        if labels is not None and tuple(labels.shape) != (apex.shape[0], self.config.num_aus):
+            raise ValueError(
+                f"labels must have shape (batch, {self.config.num_aus}) for AUs {self.config.aus}, "
+                f"got {tuple(labels.shape)}"
+            )
+
+    def _encode_images(self, onset: torch.Tensor | None, apex: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Patch tokens `(B, N, D)` and the global token `(B, D)` in the joint space, per `input_mode`.
+
+        The modes that need two images send them through the tower as one batch.
+        """
+        mode, batch = self.config.input_mode, apex.shape[0]
+        if mode == "difference":
+            pixels = apex - onset
+        elif mode == "apex":
+            pixels = apex
+        elif mode == "motion":
+            pixels = torch.cat([onset, apex])
+        else:  # apex+difference
+            pixels = torch.cat([apex, apex - onset])
+        hidden = self.vision_model(pixel_values=pixels).last_hidden_state
+        tokens = self.visual_projection(self.vision_model.post_layernorm(hidden))
+        if mode == "motion":
+            tokens = tokens[batch:] - tokens[:batch]
+        elif mode == "apex+difference":
+            tokens = self.fusion(torch.cat([tokens[:batch], tokens[batch:]], dim=-1))
+        return tokens[:, 1:], tokens[:, 0]
+
+    def _region_weights(self, au_region_weights: torch.Tensor | None, batch_size: int) -> torch.Tensor | None:
+        if not self.config.use_pta:
+            return None
+        template = self.template_region_weights()
+        if au_region_weights is None:
+            return template.expand(batch_size, -1, -1)
+        weights = au_region_weights.to(template)
+        if weights.dim() == 2:
+            weights = weights.expand(batch_size, -1, -1)
+        if tuple(weights.shape) != (batch_size, *template.shape):
+            raise ValueError(
+                f"au_region_weights must have shape (batch, {template.shape[0]}, {template.shape[1]}) = "
+                f"(batch, AUs, patches of a {self.config.grid_size}x{self.config.grid_size} grid), got {tuple(weights.shape)}"
+            )
+        if (weights < 0).any():
+            raise ValueError("au_region_weights must be >= 0")
+        empty = weights.sum(dim=-1, keepdim=True) == 0
+        return torch.where(empty, template.expand_as(weights), weights)
+
+    def _detect(self, au_tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Log-odds `(B, K)` and, with the prompt head, the scaled similarities to all prompts `(B, K, 2K)`."""
+        if not self.config.use_miaucl:
+            return (au_tokens * self.classifier_weight).sum(dim=-1) + self.classifier_bias, None
+        scale = self.logit_scale.clamp(max=MAX_LOGIT_SCALE).exp()
+        prompts = F.normalize(self.prompt_embeddings().to(au_tokens.dtype), dim=-1)
+        similarities = scale * F.normalize(au_tokens, dim=-1) @ prompts.T  # (B, K, 2K)
+        aus = torch.arange(self.config.num_aus, device=au_tokens.device)
+        present = similarities[:, aus, 2 * aus]
+        absent = similarities[:, aus, 2 * aus + 1]
+        return present - absent, similarities
+
+    def _add_losses(self, output: MicroAUClipOutput, labels: torch.Tensor, similarities: torch.Tensor | None) -> None:
+        pos_weight = None
+        if self.config.au_pos_weight is not None:
+            pos_weight = torch.tensor(self.config.au_pos_weight, device=labels.device, dtype=labels.dtype)
+        output.detection_loss = F.binary_cross_entropy_with_logits(output.logits, labels, pos_weight=pos_weight)
+        loss = output.detection_loss
+        if similarities is not None:
+            output.contrastive_loss = micro_au_contrastive_loss(similarities, labels)
+            loss = loss + self.config.lambda_cl * output.contrastive_loss
+        if self.config.use_gd_loss:
+            output.dependency_loss = global_dependency_loss(output.au_tokens, labels)
+            loss = loss + self.config.lambda_gd * output.dependency_loss
+        output.loss = loss
+
+
+__all__ = [
+    "GlobalDependencyAttention",
+    "MicroAUClipModel",
+    "MicroAUClipOutput",
+    "MicroAUClipPreTrainedModel",
+    "PatchTokenAttention",
+    "global_dependency_loss",
+    "micro_au_contrastive_loss",
+    "region_boxes_to_patch_weights",
+]

@@ -1,0 +1,67 @@
+"""Named model sizes and the one way to build a complete config from the AU catalogue.
+
+`make_config` is where the catalogue (prompts, regions) meets the configuration: it tokenizes the prompts with the
+bundled CLIP tokenizer and writes everything into the config, so that a saved checkpoint needs neither this package
+nor a tokenizer to predict.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .aus import get_au, resolve_au_set
+from .configuration_micro_au_clip import MicroAUClipConfig
+from .tokenizer import CLIP_CONTEXT_LENGTH, CLIP_VOCAB_SIZE, load_clip_tokenizer
+
+_CLIP_TEXT_IDS = {"vocab_size": CLIP_VOCAB_SIZE, "bos_token_id": 49406, "eos_token_id": 49407, "pad_token_id": 49407}
+
+PRESETS: dict[str, dict[str, Any]] = {
+    # For unit tests: a few milliseconds a forward pass.
+    "test": {
+        "vision_config": {"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2, "num_attention_heads": 4,
+                          "image_size": 32, "patch_size": 8},
+        "text_config": {"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 1, "num_attention_heads": 4,
+                        "max_position_embeddings": 32, **_CLIP_TEXT_IDS},
+        "projection_dim": 32, "pta_num_heads": 4, "gda_num_heads": 4,
+    },
+    # The quickstart's model: trains in minutes on a laptop CPU, 14x14 patch grid like ViT-B/16.
+    "tiny": {
+        "vision_config": {"hidden_size": 128, "intermediate_size": 256, "num_hidden_layers": 4, "num_attention_heads": 4,
+                          "image_size": 112, "patch_size": 8},
+        "text_config": {"hidden_size": 128, "intermediate_size": 256, "num_hidden_layers": 2, "num_attention_heads": 4,
+                        "max_position_embeddings": CLIP_CONTEXT_LENGTH, **_CLIP_TEXT_IDS},
+        "projection_dim": 128, "pta_num_heads": 4, "gda_num_heads": 4,
+    },
+    # The shape of openai/clip-vit-base-patch16 (random weights unless built with `clip=`).
+    "vit-b-16": {
+        "vision_config": {"hidden_size": 768, "intermediate_size": 3072, "num_hidden_layers": 12,
+                          "num_attention_heads": 12, "image_size": 224, "patch_size": 16},
+        "text_config": {"hidden_size": 512, "intermediate_size": 2048, "num_hidden_layers": 12, "num_attention_heads": 8,
+                        "max_position_embeddings": CLIP_CONTEXT_LENGTH, **_CLIP_TEXT_IDS},
+        "projection_dim": 512, "pta_num_heads": 8, "gda_num_heads": 8,
+    },
+}
+
+
+def make_config(aus: str | list[int] = "casme2", preset: str = "tiny", **overrides: Any) -> MicroAUClipConfig:
+    """A complete `MicroAUClipConfig` for an AU set (`"casme2"`, `"samm"`, ... or AU numbers) and a size preset.
+
+    `overrides` set any config field (`input_mode="motion"`, `use_gda=False`, `lambda_cl=0.5`, ...).
+    """
+    if preset not in PRESETS:
+        raise ValueError(f"unknown preset {preset!r}; presets are {sorted(PRESETS)}")
+    numbers = resolve_au_set(aus)
+    catalogue = [get_au(n) for n in numbers]
+    prompts = [[au.present_prompt, au.absent_prompt] for au in catalogue]
+    tokenizer = load_clip_tokenizer()
+    prompt_input_ids = [tokenizer(text).input_ids for pair in prompts for text in pair]
+    fields = {
+        **PRESETS[preset],
+        "aus": list(numbers),
+        "au_names": [f"{au.label} {au.name}" for au in catalogue],
+        "au_prompts": prompts,
+        "prompt_input_ids": prompt_input_ids,
+        "au_template_boxes": [[list(box) for box in au.template_boxes] for au in catalogue],
+        **overrides,
+    }
+    return MicroAUClipConfig(**fields)
