@@ -49,17 +49,19 @@ def region_boxes_to_patch_weights(boxes: Sequence[Sequence[Sequence[float]]], gr
         `(K, grid_size * grid_size)` weights in [0, 1]: the fraction of each patch cell that the AU's region covers
         (the largest of its boxes' coverages), row-major like CLIP's patch tokens.
     """
+    most = max((len(au_boxes) for au_boxes in boxes), default=0)
+    # Pad every AU to the same number of boxes with empty boxes, so that all cells are covered in one tensor op.
+    padded = torch.zeros(len(boxes), max(most, 1), 4, dtype=torch.float64)
+    for k, au_boxes in enumerate(boxes):
+        if len(au_boxes):
+            padded[k, : len(au_boxes)] = torch.as_tensor(au_boxes, dtype=torch.float64).reshape(-1, 4)
     edges = torch.linspace(0.0, 1.0, grid_size + 1, dtype=torch.float64)
-    low, high = edges[:-1], edges[1:]
-    weights = []
-    for au_boxes in boxes:
-        cover = torch.zeros(grid_size, grid_size, dtype=torch.float64)
-        for x0, y0, x1, y1 in au_boxes:
-            along_x = (torch.clamp(high, max=x1) - torch.clamp(low, min=x0)).clamp(min=0) * grid_size
-            along_y = (torch.clamp(high, max=y1) - torch.clamp(low, min=y0)).clamp(min=0) * grid_size
-            cover = torch.maximum(cover, along_y[:, None] * along_x[None, :])
-        weights.append(cover.flatten())
-    return torch.stack(weights).float()
+    low, high = edges[:-1], edges[1:]  # (G,)
+    x0, y0, x1, y1 = (padded[..., i, None] for i in range(4))  # each (K, B, 1)
+    along_x = (torch.minimum(high, x1) - torch.maximum(low, x0)).clamp(min=0) * grid_size  # (K, B, G)
+    along_y = (torch.minimum(high, y1) - torch.maximum(low, y0)).clamp(min=0) * grid_size
+    cover = (along_y.unsqueeze(-1) * along_x.unsqueeze(-2)).amax(dim=1)  # (K, G, G)
+    return cover.flatten(1).float()
 
 
 @dataclass

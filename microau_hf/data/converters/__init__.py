@@ -1,0 +1,38 @@
+"""Corpus converters: CASME II, SAMM and CAS(ME)^3 from the files a user holds under each corpus licence.
+
+Each converter reads the corpus's own annotation spreadsheet and frame folders and writes a ``datasets`` folder in
+the contract of :mod:`microau_hf.data.schema`, with ``conversion_report.json`` beside the data saying which rows
+were repaired and which were refused. ``convert_corpus("casme2", root, out)`` is the one entry point scripts need.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from . import casme2, casme3, samm
+from .common import REPORT_NAME, ConversionReport, RowNote
+
+Converter = Callable[..., ConversionReport]
+
+CONVERTERS: dict[str, Converter] = {
+    "casme2": casme2.convert,
+    "samm": samm.convert,
+    "casme3": casme3.convert,
+}
+
+
+def convert_corpus(name: str, root: str | Path, out: str | Path, *, with_frames: bool = False, cropped: bool = False,
+                   progress: bool = True, annotation: str | Path | None = None) -> ConversionReport:
+    """Convert the corpus ``name`` found under ``root`` into a dataset folder ``out`` (replaced if it exists).
+
+    ``with_frames`` also stores every frame of onset..offset; ``cropped`` uses the corpus's own aligned crops (CASME II
+    only); ``annotation`` points at the spreadsheet when it is not where the corpus puts it.
+    """
+    if name not in CONVERTERS:
+        raise ValueError(f"unknown corpus {name!r}; converters exist for {sorted(CONVERTERS)}")
+    return CONVERTERS[name](root, out, with_frames=with_frames, cropped=cropped, progress=progress,
+                            annotation=annotation)
+
+
+__all__ = ["CONVERTERS", "REPORT_NAME", "ConversionReport", "RowNote", "convert_corpus"]

@@ -1,0 +1,93 @@
+"""Write a converted corpus so that a failed run leaves nothing behind and a rerun replaces the last output.
+
+Everything is built in a hidden folder beside ``out`` (same file system, so the final rename is atomic) and only
+renamed to ``out`` once the dataset and its report are complete. Rows stream through ``Dataset.from_generator``,
+which writes Arrow to disk as it goes, so a corpus with all its frames never has to fit in memory.
+"""
+
+from __future__ import annotations
+
+import shutil
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import datasets
+from tqdm.auto import tqdm
+
+from ..schema import sample_features
+
+#: Files that mark a folder as a previous conversion, which may be replaced.
+_DATASET_MARKERS = ("dataset_info.json", "state.json", "conversion_report.json")
+
+
+def check_replaceable(out: Path) -> None:
+    """Refuse to replace a folder that is not a previous conversion: ``--out ~`` must not delete a home folder."""
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"{out}: exists and is a file, not a dataset folder")
+    if out.is_dir() and any(out.iterdir()) and not any((out / name).exists() for name in _DATASET_MARKERS):
+        raise ValueError(f"{out}: exists and is not a converted dataset; refusing to replace it")
+
+
+def write_atomically(make_rows: Callable[[], Iterator[dict]], out: Path, *, with_frames: bool, total: int,
+                     progress: bool, desc: str, finish: Callable[[Path], None]) -> None:
+    """Build the dataset from ``make_rows()`` in a temporary folder, call ``finish(folder)``, then move it to ``out``.
+
+    ``finish`` writes what belongs beside the data (the report) before the rename, so ``out`` is never half-written.
+    """
+    out = Path(out).expanduser().resolve()
+    check_replaceable(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    work = out.parent / f".{out.name}.tmp-{uuid.uuid4().hex[:8]}"
+    try:
+        work.mkdir()
+        built = work / "dataset"
+        _build(make_rows, built, with_frames=with_frames, total=total, progress=progress, desc=desc,
+               cache=work / "cache")
+        finish(built)
+        _replace(built, out)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _build(make_rows, folder: Path, *, with_frames: bool, total: int, progress: bool, desc: str, cache: Path) -> None:
+    features = sample_features(with_frames)
+
+    written = []
+
+    def generate() -> Iterator[dict]:
+        for row in tqdm(make_rows(), total=total, desc=desc, unit="sample", disable=not progress):
+            written.append(row["sample_id"])
+            yield row
+
+    was_enabled = datasets.is_progress_bar_enabled()
+    datasets.disable_progress_bars()  # our bar counts samples; theirs would add two more per run
+    try:
+        try:
+            dataset = datasets.Dataset.from_generator(
+                generate, features=features, cache_dir=str(cache), fingerprint=uuid.uuid4().hex
+            )
+        except ValueError:  # raised by `datasets` for a generator that yields nothing (its own errors are wrapped)
+            if written:
+                raise
+            # every row was refused: still write an empty dataset, so the report sits where the user looks
+            dataset = datasets.Dataset.from_dict({name: [] for name in features}, features=features)
+        dataset.save_to_disk(str(folder), num_shards=None if len(dataset) else 1)  # 0 shards would not load
+    finally:
+        if was_enabled:
+            datasets.enable_progress_bars()
+
+
+def _replace(built: Path, out: Path) -> None:
+    """Swap ``built`` in for ``out``; the previous output is kept aside until the new one is in place."""
+    if not out.exists():
+        built.rename(out)
+        return
+    old = out.parent / f".{out.name}.old-{uuid.uuid4().hex[:8]}"
+    out.rename(old)
+    try:
+        built.rename(out)
+    except OSError:
+        old.rename(out)
+        raise
+    shutil.rmtree(old, ignore_errors=True)

@@ -1,0 +1,98 @@
+"""Emotions and objective classes from AU probabilities, never from emotion labels.
+
+Each emotion (and each Davison et al. objective class) has AU prototypes in `aus.py`. A prototype's score is the
+probability, under independent AU detectors, that exactly its AUs are on among the AUs the model detects:
+prod_{k in P} p_k * prod_{k not in P} (1 - p_k). A class scores its best prototype. Prototypes that use no AU the model
+detects say nothing and are skipped, and so is a class left without prototypes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from .aus import EMOTION_PROTOTYPES, OBJECTIVE_CLASSES
+
+
+def _prototype_scores(probabilities: np.ndarray, aus: Sequence[int], prototypes: dict) -> dict:
+    probabilities = np.clip(np.asarray(probabilities, dtype=float), 1e-6, 1 - 1e-6)
+    log_on, log_off = np.log(probabilities), np.log1p(-probabilities)
+    index = {au: k for k, au in enumerate(aus)}
+    scores = {}
+    for name, combos in prototypes.items():
+        best = None
+        for combo in combos:
+            on = [index[a] for a in combo if a in index]
+            if not on:
+                continue
+            mask = np.zeros(len(aus), dtype=bool)
+            mask[on] = True
+            log_likelihood = (log_on * mask).sum(-1) + (log_off * ~mask).sum(-1)
+            best = log_likelihood if best is None else np.maximum(best, log_likelihood)
+        if best is not None:
+            scores[name] = best
+    return scores
+
+
+def score_emotions(probabilities: np.ndarray, aus: Sequence[int]) -> dict[str, np.ndarray]:
+    """Log-likelihood of each emotion's best prototype; `probabilities` is `(K,)` or `(N, K)` in the order of `aus`."""
+    return _prototype_scores(probabilities, aus, EMOTION_PROTOTYPES)
+
+
+def score_objective_classes(probabilities: np.ndarray, aus: Sequence[int]) -> dict[int, np.ndarray]:
+    """Log-likelihood of each Davison et al. objective class (1..7)."""
+    return _prototype_scores(probabilities, aus, OBJECTIVE_CLASSES)
+
+
+def predict_classes(scores: dict) -> list:
+    """The best-scoring class per sample."""
+    names = list(scores)
+    stacked = np.stack([np.atleast_1d(scores[n]) for n in names], axis=-1)
+    return [names[i] for i in stacked.argmax(-1)]
+
+
+def emotion_probabilities(probabilities: np.ndarray, aus: Sequence[int]) -> dict[str, float]:
+    """One sample's emotion scores normalised to sum to 1 (for display)."""
+    scores = score_emotions(probabilities, aus)
+    values = np.array([float(v) for v in scores.values()])
+    weights = np.exp(values - values.max())
+    return dict(zip(scores, (weights / weights.sum()).tolist()))
+
+
+def uf1_uar(true: Sequence, predicted: Sequence, classes: Sequence) -> dict[str, float]:
+    """Unweighted F1 (mean over classes of per-class F1) and unweighted average recall, over `classes`."""
+    true, predicted = np.asarray(true, dtype=object), np.asarray(predicted, dtype=object)
+    f1s, recalls = [], []
+    for c in classes:
+        tp = float(((true == c) & (predicted == c)).sum())
+        fp = float(((true != c) & (predicted == c)).sum())
+        fn = float(((true == c) & (predicted != c)).sum())
+        if tp + fn == 0:
+            continue  # a class absent from the labels has no recall; it is left out of both means
+        f1s.append(2 * tp / (2 * tp + fp + fn))
+        recalls.append(tp / (tp + fn))
+    return {"uf1": float(np.mean(f1s)) if f1s else float("nan"), "uar": float(np.mean(recalls)) if recalls else float("nan"),
+            "classes_scored": len(f1s)}
+
+
+def evaluate_emotions(probabilities: np.ndarray, aus: Sequence[int], emotions: Sequence[str | None],
+                      objective_classes: Sequence[int | None]) -> dict[str, object]:
+    """UF1/UAR of label-free emotion and objective-class estimates against the corpus's labels.
+
+    Samples whose label has no prototype (CASME II's "others", "repression") cannot be scored and are counted apart.
+    """
+    result: dict[str, object] = {}
+    emotion_scores = score_emotions(probabilities, aus)
+    known = [i for i, e in enumerate(emotions) if e in emotion_scores]
+    if known:
+        predicted = predict_classes({k: np.asarray(v)[known] for k, v in emotion_scores.items()})
+        result["emotion"] = {**uf1_uar([emotions[i] for i in known], predicted, list(emotion_scores)),
+                             "samples": len(known), "unscorable_labels": len(emotions) - len(known)}
+    class_scores = score_objective_classes(probabilities, aus)
+    known = [i for i, c in enumerate(objective_classes) if c is not None and c in class_scores]
+    if known:
+        predicted = predict_classes({k: np.asarray(v)[known] for k, v in class_scores.items()})
+        result["objective_class"] = {**uf1_uar([objective_classes[i] for i in known], predicted, list(class_scores)),
+                                     "samples": len(known), "unscorable_labels": len(objective_classes) - len(known)}
+    return result

@@ -1,0 +1,80 @@
+"""Loading frames robustly: every way a corpus or a user hands us an image becomes an RGB uint8 array, or one clear
+error line that names the file.
+
+The pixel conversion itself (grayscale, palette, CMYK, alpha, 16-bit, EXIF rotation) lives in the processor's
+:func:`~microau_hf.processing_micro_au_clip.to_rgb_array`, so that the face pipeline and the processor can never turn
+the same file into different pixels; this module adds the checks and the error messages.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Union
+
+import numpy as np
+from PIL import Image
+
+from ..processing_micro_au_clip import to_rgb_array
+
+ImageSource = Union[str, os.PathLike, Image.Image, np.ndarray]
+
+#: Frames smaller than this on either side hold too few pixels for a face crop worth detecting AUs in.
+MIN_SIDE = 64
+
+
+class ImageLoadError(ValueError):
+    """An image that cannot be used; the message is one line: ``<file or item>: <problem>``."""
+
+
+def describe(source: ImageSource) -> str:
+    """A short name for messages: the path, or the kind of in-memory image."""
+    if isinstance(source, (str, os.PathLike)):
+        return str(source)
+    if isinstance(source, Image.Image):
+        return getattr(source, "filename", "") or f"<PIL {source.mode} image>"
+    if isinstance(source, np.ndarray):
+        return f"<array {source.dtype} {tuple(source.shape)}>"
+    return f"<{type(source).__name__}>"
+
+
+def load_image(source: ImageSource, name: str | None = None, min_side: int = MIN_SIDE) -> np.ndarray:
+    """``source`` as an ``(H, W, 3)`` uint8 RGB array; :class:`ImageLoadError` naming ``name`` (or the file) if it is
+    unusable."""
+    label = name or describe(source)
+    if isinstance(source, (str, os.PathLike)) and not Path(source).is_file():
+        raise ImageLoadError(f"{label}: no such file")
+    try:
+        image = to_rgb_array(source)
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as err:
+        # PIL reports a truncated file as OSError, an unknown format as UnidentifiedImageError (an OSError) and some
+        # broken headers as SyntaxError; all of them mean the same thing to the caller.
+        problem = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise ImageLoadError(f"{label}: cannot read the image ({problem})") from None
+    height, width = image.shape[:2]
+    if min(height, width) < min_side:
+        raise ImageLoadError(f"{label}: image is {width}x{height} px, smaller than the {min_side} px minimum")
+    return image
+
+
+def load_pair(
+    onset: ImageSource, apex: ImageSource, name: str | None = None, min_side: int = MIN_SIDE
+) -> tuple[np.ndarray, np.ndarray]:
+    """Onset and apex frames of one sample; refused unless both load and have the same size.
+
+    Different sizes mean the frames were not cut from the same video geometry, so one transform cannot align both.
+    """
+    onset_label = f"{name} onset" if name else None
+    apex_label = f"{name} apex" if name else None
+    first = load_image(onset, onset_label, min_side)
+    second = load_image(apex, apex_label, min_side)
+    if first.shape != second.shape:
+        label = name or f"{describe(onset)} / {describe(apex)}"
+        (h0, w0), (h1, w1) = first.shape[:2], second.shape[:2]
+        raise ImageLoadError(
+            f"{label}: onset is {w0}x{h0} px but apex is {w1}x{h1} px; they must be frames of one video at one size"
+        )
+    return first, second
+
+
+__all__ = ["ImageLoadError", "MIN_SIDE", "describe", "load_image", "load_pair"]

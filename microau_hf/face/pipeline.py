@@ -1,0 +1,190 @@
+"""From raw onset/apex frames to model inputs: load, find the face on the onset, align both frames, place the AU
+regions; then hand the crops and boxes to the processor.
+
+    preparer = FacePreparer.from_config(config)
+    prepared = preparer.prepare("onset.jpg", "apex.jpg")          # one sample; raises on a bad one
+    batch = preparer.prepare_batch(pairs)                          # many; a bad one gets a status, not an exception
+    inputs = model_inputs(build_processor(config), batch)          # the model's tensors, for the usable samples
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal, Union
+
+import numpy as np
+import torch
+from PIL import Image
+from transformers import BatchFeature, CLIPImageProcessorPil
+
+from ..aus import Box
+from ..processing_micro_au_clip import MicroAUClipProcessor
+from ..tokenizer import load_clip_tokenizer
+from .align import DEFAULT_CROP_SIZE, align_pair
+from .io import ImageLoadError, ImageSource, describe, load_pair
+from .landmarks import LandmarkBackend, NoFaceError, load_landmarker
+from .regions import landmark_region_boxes, region_weights, template_region_boxes
+
+logger = logging.getLogger(__name__)
+
+Status = Literal["aligned", "template", "no_face", "bad_image"]
+LandmarkerChoice = Union[LandmarkBackend, Literal["auto"], None]
+
+
+@dataclass
+class PreparedPair:
+    """One sample after the face pipeline.
+
+    ``status`` is ``"aligned"`` (landmarks found, regions placed on this face), ``"template"`` (frames taken as aligned
+    crops, canonical regions), ``"no_face"`` or ``"bad_image"`` (the crops and regions are then ``None`` and ``message``
+    says why).
+    """
+
+    name: str
+    status: Status
+    onset: np.ndarray | None = None  # (S, S, 3) uint8 RGB aligned crop
+    apex: np.ndarray | None = None
+    region_boxes: list[list[Box]] | None = None  # per AU, boxes in crop units
+    region_weights: torch.Tensor | None = None  # (K, N) over the vision tower's patch grid
+    landmarks: dict[str, tuple[float, float]] | None = None  # onset landmarks, crop pixels ("aligned" only)
+    num_faces: int = 0
+    message: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return self.status in ("aligned", "template")
+
+
+class FacePreparer:
+    """Aligns onset/apex pairs on the onset's face and places the AU regions on it.
+
+    Args:
+        aus: the AU numbers, in the model's order.
+        image_size: side of the aligned crops (the vision tower's image size).
+        patch_size: the vision tower's patch size (the region weights are over ``image_size // patch_size`` squared).
+        landmarker: ``"auto"`` (MediaPipe when installed, else the canonical template with a warning), a
+            :class:`LandmarkBackend`, or ``None`` for frames that are already aligned crops (canonical template).
+    """
+
+    def __init__(
+        self,
+        aus: Sequence[int],
+        image_size: int = DEFAULT_CROP_SIZE,
+        patch_size: int = 16,
+        landmarker: LandmarkerChoice = "auto",
+    ):
+        if image_size % patch_size:
+            raise ValueError(f"image_size ({image_size}) must be a multiple of patch_size ({patch_size})")
+        self.aus = [int(a) for a in aus]
+        self.image_size = int(image_size)
+        self.grid_size = image_size // patch_size
+        self.landmarker = load_landmarker() if landmarker == "auto" else landmarker
+        self.template_reason = ""
+        if self.landmarker is None:
+            asked_for_none = landmarker is None
+            self.template_reason = "landmarks off, frames taken as aligned" if asked_for_none else "no landmark backend"
+        self._template_boxes = template_region_boxes(self.aus)
+        self._template_weights = region_weights(self._template_boxes, self.grid_size)
+
+    @classmethod
+    def from_config(cls, config: Any, landmarker: LandmarkerChoice = "auto") -> FacePreparer:
+        """A preparer matching a :class:`~microau_hf.MicroAUClipConfig` (AU list, image and patch size)."""
+        vision = config.vision_config
+        return cls(config.aus, vision.image_size, vision.patch_size, landmarker)
+
+    @property
+    def uses_template(self) -> bool:
+        """True when every sample gets the canonical template regions (no landmark backend)."""
+        return self.landmarker is None
+
+    def prepare(self, onset: ImageSource, apex: ImageSource, name: str | None = None) -> PreparedPair:
+        """One sample; raises :class:`ImageLoadError` or :class:`NoFaceError` (one line naming the item)."""
+        label = name or describe(onset)
+        first, second = load_pair(onset, apex, name)
+        if self.landmarker is None:
+            return self._template_pair(first, second, label)
+        face = self.landmarker.detect(first, name=f"{label} onset" if name else label)
+        aligned = align_pair(first, second, face, self.image_size)
+        boxes = landmark_region_boxes(aligned.normalised_landmarks(), self.aus)
+        message = f"{face.num_faces} faces found; took the largest" if face.num_faces > 1 else ""
+        return PreparedPair(
+            name=label,
+            status="aligned",
+            onset=aligned.onset,
+            apex=aligned.apex,
+            region_boxes=boxes,
+            region_weights=region_weights(boxes, self.grid_size),
+            landmarks=aligned.landmarks,
+            num_faces=face.num_faces,
+            message=message,
+            extra={"transform": aligned.transform, "face_box": face.box, "score": face.score},
+        )
+
+    def prepare_batch(
+        self, pairs: Iterable[tuple[ImageSource, ImageSource]], names: Sequence[str] | None = None
+    ) -> list[PreparedPair]:
+        """Many samples; an unreadable frame or a frame without a face gets a status and a message, not an exception."""
+        results = []
+        for i, (onset, apex) in enumerate(pairs):
+            name = names[i] if names is not None else f"item {i}"
+            try:
+                results.append(self.prepare(onset, apex, name))
+            except ImageLoadError as err:
+                results.append(PreparedPair(name, "bad_image", message=str(err)))
+            except NoFaceError as err:
+                results.append(PreparedPair(name, "no_face", message=str(err)))
+        failed = [r for r in results if not r.ok]
+        if failed:
+            logger.warning("%d of %d samples unusable, first: %s", len(failed), len(results), failed[0].message)
+        return results
+
+    def _template_pair(self, onset: np.ndarray, apex: np.ndarray, label: str) -> PreparedPair:
+        size = (self.image_size, self.image_size)
+        # Bicubic, as the CLIP image processor resizes, so resizing here or there gives the same pixels.
+        crops = [np.asarray(Image.fromarray(frame).resize(size, Image.BICUBIC)) for frame in (onset, apex)]
+        return PreparedPair(
+            name=label,
+            status="template",
+            onset=crops[0],
+            apex=crops[1],
+            region_boxes=[list(boxes) for boxes in self._template_boxes],
+            region_weights=self._template_weights.clone(),
+            message=f"canonical template regions ({self.template_reason})",
+        )
+
+
+def build_processor(config: Any) -> MicroAUClipProcessor:
+    """A fresh :class:`MicroAUClipProcessor` for a config, built offline from the bundled CLIP vocabulary.
+
+    The image processor keeps the whole crop (no centre crop), so the region boxes stay where the face pipeline put
+    them; the template boxes come from the config, or from the AU catalogue if the config has none.
+    """
+    vision = config.vision_config
+    size = {"height": vision.image_size, "width": vision.image_size}
+    image_processor = CLIPImageProcessorPil(size=size, do_center_crop=False, crop_size=size)
+    boxes = getattr(config, "au_template_boxes", None) or template_region_boxes(config.aus)
+    return MicroAUClipProcessor(
+        image_processor,
+        load_clip_tokenizer(),
+        au_template_boxes=boxes,
+        patch_size=vision.patch_size,
+        aus=list(config.aus),
+    )
+
+
+def model_inputs(processor: MicroAUClipProcessor, prepared: Sequence[PreparedPair]) -> BatchFeature:
+    """The processor's tensors for the usable samples of ``prepared``, in order: ``[p for p in prepared if p.ok]``."""
+    usable = [p for p in prepared if p.ok]
+    if not usable:
+        raise ValueError("no usable sample in the batch: " + "; ".join(p.message for p in prepared[:3]))
+    return processor(
+        onset=[p.onset for p in usable],
+        apex=[p.apex for p in usable],
+        region_boxes=[p.region_boxes for p in usable],
+    )
+
+
+__all__ = ["FacePreparer", "PreparedPair", "build_processor", "model_inputs"]

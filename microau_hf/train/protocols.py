@@ -1,0 +1,53 @@
+"""Evaluation protocols of the field: leave-one-subject-out (LOSO) within a corpus, leave-one-corpus-out across.
+
+A fold is the list of training indices and the list of test indices; predictions of all test folds are pooled before
+F1 is computed (per-fold F1 averaged over tiny folds is unstable and not what the field reports).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from datasets import Dataset
+
+
+@dataclass(frozen=True)
+class Fold:
+    name: str  # the held-out subject or corpus
+    train_indices: list[int]
+    test_indices: list[int]
+
+
+def _folds_by(values: list[str], kind: str, max_folds: int | None) -> list[Fold]:
+    groups = sorted(set(values))
+    if len(groups) < 2:
+        raise ValueError(f"{kind} protocol needs at least 2 {kind}s, the data has {groups}")
+    if max_folds is not None:
+        if max_folds < 1:
+            raise ValueError(f"max_folds must be >= 1, got {max_folds}")
+        # Evenly spread over the sorted groups, so a bounded run still sees different parts of the corpus.
+        picks = np.linspace(0, len(groups) - 1, num=min(max_folds, len(groups))).round().astype(int)
+        held_out = [groups[i] for i in sorted(set(picks.tolist()))]
+    else:
+        held_out = groups
+    folds = []
+    values_array = np.asarray(values)
+    for group in held_out:
+        test = np.flatnonzero(values_array == group).tolist()
+        train = np.flatnonzero(values_array != group).tolist()
+        if not test or not train:
+            raise ValueError(f"fold {group!r} is empty ({len(train)} training, {len(test)} test samples)")
+        folds.append(Fold(group, train, test))
+    return folds
+
+
+def loso_folds(dataset: Dataset, max_folds: int | None = None) -> list[Fold]:
+    """One fold per subject (within one corpus; subjects of different corpora are kept apart by corpus name)."""
+    subjects = [f"{d}/{s}" for d, s in zip(dataset["dataset"], dataset["subject"])] if "dataset" in dataset.column_names else list(dataset["subject"])
+    return _folds_by(subjects, "subject", max_folds)
+
+
+def leave_one_corpus_out_folds(dataset: Dataset, max_folds: int | None = None) -> list[Fold]:
+    """One fold per corpus: train on the others, test on it."""
+    return _folds_by(list(dataset["dataset"]), "corpus", max_folds)
