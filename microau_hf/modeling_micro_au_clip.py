@@ -200,6 +200,36 @@ def global_dependency_loss(au_tokens: torch.Tensor, labels: torch.Tensor) -> tor
     return squared_error.sum() / mask.sum().clamp(min=1)
 
 
+def encode_frames(
+    vision_model: CLIPVisionModel,
+    visual_projection: nn.Linear,
+    input_mode: str,
+    onset: torch.Tensor | None,
+    apex: torch.Tensor,
+    fusion: nn.Linear | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Patch tokens `(B, N, D)` and the global token `(B, D)` in the joint space, per `input_mode`.
+
+    The modes that need two images send them through the tower as one batch.
+    """
+    batch = apex.shape[0]
+    if input_mode == "difference":
+        pixels = apex - onset
+    elif input_mode == "apex":
+        pixels = apex
+    elif input_mode == "motion":
+        pixels = torch.cat([onset, apex])
+    else:  # apex+difference
+        pixels = torch.cat([apex, apex - onset])
+    hidden = vision_model(pixel_values=pixels).last_hidden_state
+    tokens = visual_projection(vision_model.post_layernorm(hidden))
+    if input_mode == "motion":
+        tokens = tokens[batch:] - tokens[:batch]
+    elif input_mode == "apex+difference":
+        tokens = fusion(torch.cat([tokens[:batch], tokens[batch:]], dim=-1))
+    return tokens[:, 1:], tokens[:, 0]
+
+
 class MicroAUClipPreTrainedModel(PreTrainedModel):
     config_class = MicroAUClipConfig
     config: MicroAUClipConfig
@@ -395,26 +425,7 @@ class MicroAUClipModel(MicroAUClipPreTrainedModel):
             )
 
     def _encode_images(self, onset: torch.Tensor | None, apex: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Patch tokens `(B, N, D)` and the global token `(B, D)` in the joint space, per `input_mode`.
-
-        The modes that need two images send them through the tower as one batch.
-        """
-        mode, batch = self.config.input_mode, apex.shape[0]
-        if mode == "difference":
-            pixels = apex - onset
-        elif mode == "apex":
-            pixels = apex
-        elif mode == "motion":
-            pixels = torch.cat([onset, apex])
-        else:  # apex+difference
-            pixels = torch.cat([apex, apex - onset])
-        hidden = self.vision_model(pixel_values=pixels).last_hidden_state
-        tokens = self.visual_projection(self.vision_model.post_layernorm(hidden))
-        if mode == "motion":
-            tokens = tokens[batch:] - tokens[:batch]
-        elif mode == "apex+difference":
-            tokens = self.fusion(torch.cat([tokens[:batch], tokens[batch:]], dim=-1))
-        return tokens[:, 1:], tokens[:, 0]
+        return encode_frames(self.vision_model, self.visual_projection, self.config.input_mode, onset, apex, self.fusion)
 
     def _region_weights(self, au_region_weights: torch.Tensor | None, batch_size: int) -> torch.Tensor | None:
         if not self.config.use_pta:
@@ -468,6 +479,7 @@ __all__ = [
     "MicroAUClipOutput",
     "MicroAUClipPreTrainedModel",
     "PatchTokenAttention",
+    "encode_frames",
     "global_dependency_loss",
     "micro_au_contrastive_loss",
     "region_boxes_to_patch_weights",

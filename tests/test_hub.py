@@ -6,9 +6,6 @@ import filecmp
 import json
 import os
 import shutil
-import subprocess
-import sys
-import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +18,7 @@ from PIL import Image as PILImage
 from transformers import TrainingArguments
 from transformers.utils import hub as transformers_hub
 
+from fresh_process import run_without_package
 from hub_server import HubServer
 from microau_hf import MicroAUClipModel, make_config
 from microau_hf.face import build_processor
@@ -132,14 +130,7 @@ def test_the_hub_copy_loads_in_a_fresh_process_without_the_package(hub, checkpoi
     inputs = build_processor(config)(onset=onset, apex=apex)
     with torch.no_grad():
         torch.save({"inputs": dict(inputs), "logits": model(**inputs).logits}, tmp_path / "expected.pt")
-    script = textwrap.dedent(
-        f"""
-        import importlib.abc, sys
-        class BlockPackage(importlib.abc.MetaPathFinder):
-            def find_spec(self, name, path=None, target=None):
-                if name == "microau_hf" or name.startswith("microau_hf."):
-                    raise ImportError("microau_hf must not be importable here")
-        sys.meta_path.insert(0, BlockPackage())
+    body = f"""
         import numpy as np, torch
         from transformers import AutoModel, AutoProcessor
         model = AutoModel.from_pretrained({repo_id!r}, trust_remote_code=True).eval()
@@ -151,17 +142,11 @@ def test_the_hub_copy_loads_in_a_fresh_process_without_the_package(hub, checkpoi
             torch.testing.assert_close(inputs[key], value, rtol=0, atol=0)
         with torch.no_grad():
             torch.testing.assert_close(model(**inputs).logits, expected["logits"], rtol=0, atol=0)
-        assert not any(m == "microau_hf" or m.startswith("microau_hf.") for m in sys.modules)
-        print("HUB-REMOTE-CODE-OK")
         """
-    )
     env = {key: value for key, value in os.environ.items() if not key.startswith(("HF_", "HUGGING_FACE"))}
     env.update({"HF_ENDPOINT": hub.url, "HF_HUB_OFFLINE": "0", "HF_HUB_DISABLE_XET": "1",
-                "HF_HUB_DISABLE_TELEMETRY": "1", "HF_HOME": str(tmp_path / "hf_home"),
-                "HF_MODULES_CACHE": str(tmp_path / "modules"), "TOKENIZERS_PARALLELISM": "false"})
-    result = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True,
-                            timeout=300)
-    assert "HUB-REMOTE-CODE-OK" in result.stdout, result.stderr[-3000:]
+                "HF_HUB_DISABLE_TELEMETRY": "1", "HF_HOME": str(tmp_path / "hf_home"), "TOKENIZERS_PARALLELISM": "false"})
+    run_without_package(body, cwd=tmp_path, env=env)
 
 
 def test_private_push_is_invisible_without_a_token(hub, checkpoint):

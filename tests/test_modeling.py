@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-import textwrap
-
 import pytest
 import torch
 
 from microau_hf import MicroAUClipConfig, MicroAUClipModel, make_config, region_boxes_to_patch_weights
 from microau_hf.configuration_micro_au_clip import INPUT_MODES
 from microau_hf.modeling_micro_au_clip import PatchTokenAttention, global_dependency_loss, micro_au_contrastive_loss
+
+from fresh_process import run_without_package
 
 
 class MicroAUClipModelTester:
@@ -220,14 +217,8 @@ def test_remote_code_loads_in_a_fresh_process_without_the_package(tmp_path):
     inputs = tester.inputs(with_labels=False)
     torch.save({k: v for k, v in inputs.items()}, tmp_path / "inputs.pt")
     torch.save(model(**inputs).logits.detach(), tmp_path / "expected.pt")
-    script = textwrap.dedent(
+    run_without_package(
         f"""
-        import importlib.abc, sys
-        class BlockPackage(importlib.abc.MetaPathFinder):
-            def find_spec(self, name, path=None, target=None):
-                if name == "microau_hf" or name.startswith("microau_hf."):
-                    raise ImportError("microau_hf must not be importable here")
-        sys.meta_path.insert(0, BlockPackage())
         import torch
         from transformers import AutoModel
         model = AutoModel.from_pretrained({str(checkpoint)!r}, trust_remote_code=True).eval()
@@ -235,15 +226,10 @@ def test_remote_code_loads_in_a_fresh_process_without_the_package(tmp_path):
         inputs = torch.load({str(tmp_path / "inputs.pt")!r}, weights_only=True)
         expected = torch.load({str(tmp_path / "expected.pt")!r}, weights_only=True)
         torch.testing.assert_close(model(**inputs).logits, expected, rtol=0, atol=0)
-        assert not any(m == "microau_hf" or m.startswith("microau_hf.") for m in sys.modules)
-        print("REMOTE-CODE-OK")
-        """
+        """,
+        cwd=tmp_path,
+        env={"HF_HUB_OFFLINE": "1"},
     )
-    env = {**os.environ, "HF_MODULES_CACHE": str(tmp_path / "modules"), "HF_HUB_OFFLINE": "1"}
-    result = subprocess.run(
-        [sys.executable, "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300
-    )
-    assert "REMOTE-CODE-OK" in result.stdout, result.stderr[-3000:]
 
 
 def test_from_clip_copies_the_towers(tmp_path):

@@ -18,7 +18,7 @@ import torch
 from datasets import Dataset
 from tqdm.auto import tqdm
 
-from ..atomic import atomic_write_text
+from ..atomic import atomic_directory, atomic_write_text
 from ..configuration_micro_au_clip import MicroAUClipConfig
 from ..emotion import evaluate_emotions
 from ..modeling_micro_au_clip import MicroAUClipModel
@@ -87,8 +87,13 @@ def run_protocol(
     output_dir: str | Path,
     settings: ProtocolSettings | None = None,
     model_factory: ModelFactory = MicroAUClipModel,
+    save_model_to: str | Path | None = None,
 ) -> dict[str, Any]:
-    """Train and test every fold; write `results.json` and `results.md` to `output_dir`; return the results."""
+    """Train and test every fold; write `results.json` and `results.md` to `output_dir`; return the results.
+
+    With `save_model_to`, the last fold's model (trained on every subject but the one it was tested on) is saved there
+    as a checkpoint, with its processor and the results.
+    """
     settings = settings or ProtocolSettings()
     if settings.protocol not in PROTOCOLS:
         raise ValueError(f"unknown protocol {settings.protocol!r}; protocols are {sorted(PROTOCOLS)}")
@@ -99,7 +104,7 @@ def run_protocol(
     folds = PROTOCOLS[settings.protocol](dataset, settings.max_folds)
     probabilities, predictions, indices, fold_rows = [], [], [], []
     for fold in tqdm(folds, desc=f"{settings.protocol.upper()} folds", unit="fold"):
-        probs, preds, row = _run_fold(fold, dataset, config, processor, settings, output_dir, model_factory)
+        probs, preds, row, model = _run_fold(fold, dataset, config, processor, settings, output_dir, model_factory)
         probabilities.append(probs), predictions.append(preds), indices.extend(fold.test_indices), fold_rows.append(row)
     tested = dataset.select(indices)
     labels = au_labels(tested["aus"], config.aus).numpy()
@@ -119,6 +124,11 @@ def run_protocol(
         ),
     }
     write_results(results, output_dir)
+    if save_model_to is not None:
+        with atomic_directory(save_model_to) as staged:
+            model.save_pretrained(staged)
+            processor.save_pretrained(staged)
+            write_results(results, staged)
     return results
 
 
@@ -131,7 +141,7 @@ def _run_fold(fold: Fold, dataset, config, processor, settings, output_dir, mode
     probabilities = _probabilities(trainer, test)
     row = {"held_out": fold.name, "train_samples": len(train), "test_samples": len(test),
            "thresholds": thresholds.round(3).tolist()}
-    return probabilities, probabilities >= thresholds, row
+    return probabilities, probabilities >= thresholds, row, trainer.model
 
 
 def _safe(name: str) -> str:
