@@ -36,3 +36,5 @@ __all__ = [
     "region_boxes_to_patch_weights",
     "resolve_au_set",
 ]
+
+from . import pipeline as _pipeline  # registers the micro-au-detection task

@@ -91,10 +91,32 @@ def _evaluate(args: argparse.Namespace) -> None:
     print(f"plot: {plot_per_au_f1(results, Path(args.output_dir) / 'per_au_f1.png')}")
 
 
-def _predict(args: argparse.Namespace) -> None:
-    from .predict_cli import run_predict
+def _predict(args: argparse.Namespace) -> int:
+    from .inference import MicroAUPredictor, save_results
 
-    run_predict(args)
+    if args.onset and not args.apex:
+        raise ValueError("--onset needs --apex")
+    predictor = MicroAUPredictor.from_pretrained(args.model, threshold=args.threshold)
+    if args.video:
+        result = predictor.predict_video(args.video, every_frame=args.every_frame, batch_size=args.batch_size,
+                                         max_seconds=args.max_seconds)
+        failed = []
+    else:
+        if args.folder:
+            result = predictor.predict_folder(args.folder, batch_size=args.batch_size)
+        else:
+            result = [predictor.predict_pair(args.onset, args.apex)]
+        failed = [item for item in result if not item.ok]
+    if args.out:
+        print(f"wrote {save_results(result, args.out)}")
+    else:
+        payload = result.to_dict() if args.video else [item.to_dict() for item in result]
+        print(json.dumps(payload, indent=2))
+    for item in failed:  # the good items are written above; the bad ones are listed, and the exit says so
+        print(f"microau predict: {item.name}: {item.message}", file=sys.stderr)
+    if failed and len(failed) == len(result):
+        raise ValueError(failed[0].message)
+    return 1 if failed else 0
 
 
 def _push(args: argparse.Namespace) -> None:
@@ -198,6 +220,7 @@ def build_parser() -> argparse.ArgumentParser:
     source.add_argument("--video", help="a video; onset and apex are found in it")
     predict.add_argument("--apex", help="apex image (with --onset)")
     predict.add_argument("--every-frame", action="store_true", help="video: score every frame against the onset")
+    predict.add_argument("--max-seconds", type=float, help="video: read at most this many seconds")
     predict.add_argument("--threshold", type=float, default=0.5)
     predict.add_argument("--batch-size", type=int, default=16)
     predict.add_argument("--out", type=Path, help="write JSON or CSV (by extension); default: JSON to stdout")
@@ -225,7 +248,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     handler: Callable = args.handler
     try:
-        handler(args)
+        code = handler(args)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
@@ -233,7 +256,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         print(f"microau {args.command}: error: {message}", file=sys.stderr)
         return 2
-    return 0
+    return code or 0
 
 
 if __name__ == "__main__":

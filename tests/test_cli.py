@@ -75,3 +75,56 @@ def test_quickstart_end_to_end_at_test_size(tmp_path, capsys):
         """,
         cwd=tmp_path,
     )
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory):
+    from microau_hf import MicroAUClipModel, make_config
+    from microau_hf.face import build_processor
+
+    folder = tmp_path_factory.mktemp("checkpoint")
+    config = make_config("casme2", preset="test")
+    MicroAUClipModel(config).save_pretrained(folder)
+    build_processor(config).save_pretrained(folder)
+    return folder
+
+
+def _astronaut_pair(folder: Path, name: str) -> None:
+    from PIL import Image
+    from skimage.data import astronaut
+
+    face = astronaut()[:300, 100:400]
+    Image.fromarray(face).save(folder / f"{name}_onset.png")
+    Image.fromarray(face).save(folder / f"{name}_apex.png")
+
+
+def test_predict_a_pair_to_json(checkpoint, tmp_path, capsys):
+    _astronaut_pair(tmp_path, "a")
+    code = main(["predict", "--model", str(checkpoint), "--onset", str(tmp_path / "a_onset.png"),
+                 "--apex", str(tmp_path / "a_apex.png"), "--out", str(tmp_path / "out.json")])
+    assert code == 0
+    result = json.loads((tmp_path / "out.json").read_text())
+    assert len(result) == 1 and len(result[0]["aus"]) == 8
+    assert all(0 <= au["score"] <= 1 for au in result[0]["aus"]) and result[0]["status"] in ("aligned", "template")
+
+
+def test_predict_a_folder_lists_the_bad_item_and_exits_nonzero(checkpoint, tmp_path, capsys):
+    pairs = tmp_path / "pairs"
+    pairs.mkdir()
+    _astronaut_pair(pairs, "good")
+    (pairs / "bad_onset.png").write_bytes(b"not an image at all")
+    (pairs / "bad_apex.png").write_bytes(b"not an image at all")
+    code = main(["predict", "--model", str(checkpoint), "--folder", str(pairs), "--out", str(tmp_path / "out.csv")])
+    assert code == 1
+    err = capsys.readouterr().err
+    assert "bad" in err and "Traceback" not in err
+    rows = (tmp_path / "out.csv").read_text().splitlines()
+    assert len(rows) == 3  # header, the good pair with its AU columns, the bad one with its status
+
+
+def test_predict_with_a_folder_that_is_not_a_checkpoint(tmp_path, capsys):
+    _astronaut_pair(tmp_path, "a")
+    code = main(["predict", "--model", str(tmp_path), "--onset", str(tmp_path / "a_onset.png"),
+                 "--apex", str(tmp_path / "a_apex.png")])
+    err = capsys.readouterr().err
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "checkpoint" in err.lower()

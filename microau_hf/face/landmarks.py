@@ -25,7 +25,7 @@ Point = tuple[float, float]
 PixelBox = tuple[float, float, float, float]  # x0, y0, x1, y1 in image pixels
 
 
-class NoFaceError(RuntimeError):
+class NoFaceError(ValueError):
     """No face in a frame; the message is one line naming the file or item."""
 
 

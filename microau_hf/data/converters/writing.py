@@ -7,7 +7,7 @@ which writes Arrow to disk as it goes, so a corpus with all its frames never has
 
 from __future__ import annotations
 
-import shutil
+import tempfile
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -15,6 +15,7 @@ from pathlib import Path
 import datasets
 from tqdm.auto import tqdm
 
+from ...atomic import atomic_directory
 from ..schema import sample_features
 
 #: Files that mark a folder as a previous conversion, which may be replaced.
@@ -38,16 +39,9 @@ def write_atomically(make_rows: Callable[[], Iterator[dict]], out: Path, *, with
     out = Path(out).expanduser().resolve()
     check_replaceable(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    work = out.parent / f".{out.name}.tmp-{uuid.uuid4().hex[:8]}"
-    try:
-        work.mkdir()
-        built = work / "dataset"
-        _build(make_rows, built, with_frames=with_frames, total=total, progress=progress, desc=desc,
-               cache=work / "cache")
+    with atomic_directory(out) as built, tempfile.TemporaryDirectory(prefix=f".{out.name}.cache-", dir=out.parent) as cache:
+        _build(make_rows, built, with_frames=with_frames, total=total, progress=progress, desc=desc, cache=Path(cache))
         finish(built)
-        _replace(built, out)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
 
 
 def _build(make_rows, folder: Path, *, with_frames: bool, total: int, progress: bool, desc: str, cache: Path) -> None:
@@ -76,18 +70,3 @@ def _build(make_rows, folder: Path, *, with_frames: bool, total: int, progress: 
     finally:
         if was_enabled:
             datasets.enable_progress_bars()
-
-
-def _replace(built: Path, out: Path) -> None:
-    """Swap ``built`` in for ``out``; the previous output is kept aside until the new one is in place."""
-    if not out.exists():
-        built.rename(out)
-        return
-    old = out.parent / f".{out.name}.old-{uuid.uuid4().hex[:8]}"
-    out.rename(old)
-    try:
-        built.rename(out)
-    except OSError:
-        old.rename(out)
-        raise
-    shutil.rmtree(old, ignore_errors=True)

@@ -1,0 +1,465 @@
+"""Inference with a trained Micro-AU CLIP: onset/apex pairs, folders of pairs and videos, the model loaded once.
+
+    predictor = MicroAUPredictor.from_pretrained("checkpoints/casme2")       # a folder or a Hub id
+    prediction = predictor.predict_pair("onset.jpg", "apex.jpg")
+    prediction.present, prediction.emotion, prediction.to_dict()
+    predictions = predictor.predict_folder("pairs/")    # a bad item gets a status and a message, the rest go on
+    video = predictor.predict_video("clip.mp4", every_frame=True)
+    save_results(predictions, "results.csv")            # or .json
+
+**Folder rule.** A folder holds pairs as files ``<name>_onset.<ext>`` + ``<name>_apex.<ext>``, or as subfolders
+``<name>/`` each holding ``onset.<ext>`` and ``apex.<ext>`` (any of :data:`IMAGE_SUFFIXES`, any case). Other files
+are ignored; a half pair is reported as an item with status ``"missing_frame"``.
+
+**Videos** follow the rules of :mod:`microau_hf.video`: the onset is the first frame (or ``onset_frame``), the face is
+found and aligned on it once, and the apex is the frame that differs most from it.
+"""
+
+from __future__ import annotations
+
+import csv
+import itertools
+import json
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+
+from .emotion import emotion_probabilities, predict_classes, score_emotions, score_objective_classes
+from .face import FacePreparer, PreparedPair, build_processor, model_inputs
+from .face.io import ImageSource
+from .face.pipeline import LandmarkerChoice
+from .modeling_micro_au_clip import MicroAUClipModel
+from .processing_micro_au_clip import MicroAUClipProcessor
+from .video import ApexTracker, FrameScorer, align_video
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
+MODEL_TYPE = "micro_au_clip"
+
+
+class CheckpointError(ValueError):
+    """A path or Hub id that is not a loadable Micro-AU CLIP checkpoint; one line naming it."""
+
+
+class FolderError(ValueError):
+    """A folder that holds no onset/apex pair; one line naming it."""
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Results
+# ----------------------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class AUScore:
+    au: int
+    label: str  # "AU12 Lip corner puller"
+    score: float  # probability that the AU is present
+    present: bool  # score >= the predictor's threshold
+
+
+@dataclass
+class Prediction:
+    """One onset/apex sample. ``status``: ``"aligned"``/``"template"`` (scored), ``"no_face"``, ``"bad_image"`` or
+    ``"missing_frame"`` (not scored: ``aus`` is empty and ``message`` says why)."""
+
+    name: str
+    status: str
+    message: str = ""
+    num_faces: int = 0
+    aus: list[AUScore] = field(default_factory=list)
+    emotion: str | None = None  # the best EMFACS prototype; never learnt from emotion labels
+    emotion_scores: dict[str, float] = field(default_factory=dict)
+    objective_class: int | None = None  # Davison et al. (2018), 1..7
+    onset_crop: np.ndarray | None = field(default=None, repr=False)  # aligned crops, for display
+    apex_crop: np.ndarray | None = field(default=None, repr=False)
+    region_boxes: list | None = field(default=None, repr=False)  # per AU, boxes in crop units
+
+    @property
+    def ok(self) -> bool:
+        return self.status in ("aligned", "template")
+
+    @property
+    def probabilities(self) -> np.ndarray:
+        return np.array([s.score for s in self.aus], dtype=np.float32)
+
+    @property
+    def present(self) -> list[int]:
+        return [s.au for s in self.aus if s.present]
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready, without the crops."""
+        keys = ("name", "status", "message", "num_faces", "emotion", "emotion_scores", "objective_class")
+        return {**{k: getattr(self, k) for k in keys}, "present": self.present, "aus": [asdict(s) for s in self.aus]}
+
+    def to_row(self) -> dict[str, Any]:
+        """One flat CSV row: the item, its status, emotion, present AUs, then one probability column per AU."""
+        row = {k: getattr(self, k) for k in ("name", "status", "message", "num_faces", "emotion", "objective_class")}
+        row["present"] = "+".join(str(a) for a in self.present)
+        row.update({f"AU{s.au}": round(s.score, 6) for s in self.aus})
+        return row
+
+
+@dataclass
+class VideoPrediction:
+    """A video: its onset/apex prediction, the motion curve and, with ``every_frame``, per-frame probabilities."""
+
+    path: str
+    fps: float
+    onset_frame: int
+    apex_frame: int
+    truncated: bool  # a frame limit stopped the reading before the end of the video
+    prediction: Prediction  # the onset/apex pair
+    frame_indices: np.ndarray  # (F,) every frame read, the onset first
+    motion: np.ndarray  # (F,) mean absolute difference of each aligned frame to the onset (0..255)
+    aus: list[int]
+    scored_frames: np.ndarray | None = None  # (S,) frames scored against the onset
+    frame_probabilities: np.ndarray | None = None  # (S, K) per-frame AU probabilities, in the order of ``aus``
+
+    def time(self, frame: int) -> float | None:
+        return round(frame / self.fps, 4) if self.fps > 0 else None
+
+    def frame_rows(self) -> list[dict[str, Any]]:
+        """One row per frame read: frame, time, motion, and the AU probabilities where the frame was scored."""
+        scored = {}
+        if self.scored_frames is not None:
+            scored = {int(i): p for i, p in zip(self.scored_frames, self.frame_probabilities)}
+        rows = []
+        for index, value in zip(self.frame_indices.tolist(), self.motion.tolist()):
+            row = {"frame": index, "time_s": self.time(index), "motion": round(value, 4)}
+            if index in scored:
+                row.update({f"AU{au}": round(float(p), 6) for au, p in zip(self.aus, scored[index])})
+            rows.append(row)
+        return rows
+
+    def to_dict(self) -> dict[str, Any]:
+        keys = ("path", "fps", "onset_frame", "apex_frame", "truncated")
+        return {**{k: getattr(self, k) for k in keys}, "apex_time_s": self.time(self.apex_frame),
+                "frames_read": len(self.frame_indices), "prediction": self.prediction.to_dict(),
+                "frames": self.frame_rows()}
+
+
+def save_results(results: Sequence[Prediction] | VideoPrediction, path: str | os.PathLike) -> Path:
+    """Write predictions (or a video's result) as ``.json`` or ``.csv``: one row per pair, or per frame of a video."""
+    out = Path(path)
+    if out.suffix.lower() not in (".json", ".csv"):
+        raise ValueError(f"{out}: results are written as .json or .csv, not {out.suffix or 'no suffix'!r}")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    video = isinstance(results, VideoPrediction)
+    if out.suffix.lower() == ".json":
+        payload = results.to_dict() if video else [p.to_dict() for p in results]
+        out.write_text(json.dumps(payload, indent=2) + "\n")
+        return out
+    rows = results.frame_rows() if video else [p.to_row() for p in results]
+    columns = list(dict.fromkeys(key for row in rows for key in row))  # failed items lack the AU columns
+    with out.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=columns, restval="")
+        writer.writeheader()
+        writer.writerows(rows)
+    return out
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Loading
+# ----------------------------------------------------------------------------------------------------------------
+
+
+def check_checkpoint_folder(folder: Path) -> None:
+    """Refuse a local folder that is not a Micro-AU CLIP checkpoint, before transformers gives a longer error."""
+    if not folder.is_dir():
+        raise CheckpointError(f"{folder}: not a folder; give a checkpoint folder (save_pretrained) or a Hub id")
+    config_file = folder / "config.json"
+    if not config_file.is_file():
+        raise CheckpointError(f"{folder}: not a Micro-AU CLIP checkpoint (no config.json)")
+    try:
+        model_type = json.loads(config_file.read_text()).get("model_type")
+    except (json.JSONDecodeError, UnicodeDecodeError, AttributeError):
+        raise CheckpointError(f"{config_file}: not a readable JSON config") from None
+    if model_type != MODEL_TYPE:
+        raise CheckpointError(f"{folder}: not a Micro-AU CLIP checkpoint (config.json model_type is {model_type!r})")
+    if not any(folder.glob("*.safetensors")):
+        raise CheckpointError(f"{folder}: no .safetensors weights (save the model with save_pretrained)")
+
+
+def _load(path: str | os.PathLike) -> tuple[MicroAUClipModel, MicroAUClipProcessor]:
+    local = Path(path).expanduser()
+    if local.exists():
+        check_checkpoint_folder(local)
+    source = str(local) if local.exists() else str(path)
+    try:
+        model = MicroAUClipModel.from_pretrained(source)
+    except (OSError, ValueError, KeyError) as err:
+        where = "" if local.exists() else " (no such folder, and not loadable as a Hub id)"
+        raise CheckpointError(f"{path}: cannot load the model{where}: {str(err).splitlines()[0]}") from None
+    try:
+        processor = MicroAUClipProcessor.from_pretrained(source)
+    except (OSError, ValueError, TypeError):
+        # The processor is determined by the config (sizes, AU list, template boxes), so a checkpoint saved without
+        # one is still complete.
+        processor = build_processor(model.config)
+    return model, processor
+
+
+def _default_device() -> torch.device:
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# The predictor
+# ----------------------------------------------------------------------------------------------------------------
+
+
+class MicroAUPredictor:
+    """A Micro-AU CLIP model (in eval mode), its processor and the face pipeline, ready to score pairs and videos.
+
+    Args:
+        model: the model; moved to ``device`` and put in eval mode.
+        processor: its processor; built from the model's config when ``None``.
+        device: where the model runs (default: where it is; ``from_pretrained``: CUDA when available, else CPU).
+        landmarker: ``"auto"`` (MediaPipe when installed, else the canonical template), a backend, or ``None`` for
+            frames that are already aligned crops.
+        threshold: an AU is ``present`` when its probability is at least this.
+    """
+
+    def __init__(
+        self,
+        model: MicroAUClipModel,
+        processor: MicroAUClipProcessor | None = None,
+        device: str | torch.device | None = None,
+        landmarker: LandmarkerChoice = "auto",
+        threshold: float = 0.5,
+    ):
+        if not 0.0 <= threshold <= 1.0:
+            raise ValueError(f"threshold must lie in [0, 1], got {threshold}")
+        self.device = torch.device(device) if device is not None else model.device
+        self.model = model.to(self.device).eval()
+        self.processor = processor if processor is not None else build_processor(model.config)
+        self.preparer = FacePreparer.from_config(model.config, landmarker)
+        self.threshold = float(threshold)
+        self.aus = [int(a) for a in model.config.aus]
+        self.labels = list(model.config.au_names)
+
+    @classmethod
+    def from_pretrained(
+        cls,
+        path: str | os.PathLike,
+        device: str | torch.device | None = None,
+        landmarker: LandmarkerChoice = "auto",
+        threshold: float = 0.5,
+    ) -> MicroAUPredictor:
+        """Load a checkpoint folder (``save_pretrained``) or Hub id; :class:`CheckpointError` if it is not one."""
+        model, processor = _load(path)
+        return cls(model, processor, device=device or _default_device(), landmarker=landmarker, threshold=threshold)
+
+    # -- the model ----------------------------------------------------------------------------------------------
+
+    def pixel_values(self, crops: Sequence[np.ndarray]) -> torch.Tensor:
+        """Aligned RGB crops as the model's pixel values, exactly as the processor makes them."""
+        images = [Image.fromarray(crop) for crop in crops]
+        return self.processor.image_processor(images, return_tensors="pt")["pixel_values"]
+
+    def run_model(self, onset: torch.Tensor, apex: torch.Tensor, region_weights: torch.Tensor) -> np.ndarray:
+        """AU probabilities ``(B, K)`` for pixel values and region weights (``(B, K, N)`` or ``(K, N)``)."""
+        with torch.inference_mode():
+            logits = self.model(
+                onset_pixel_values=onset.to(self.device),
+                apex_pixel_values=apex.to(self.device),
+                au_region_weights=region_weights.to(self.device),
+            ).logits
+        return logits.float().sigmoid().cpu().numpy()
+
+    def predict_prepared(self, prepared: Sequence[PreparedPair]) -> list[Prediction]:
+        """Score the usable samples of ``prepared`` in one batch; the others come back with their status."""
+        usable = [p for p in prepared if p.ok]
+        rows = iter([])
+        if usable:
+            inputs = model_inputs(self.processor, usable)
+            rows = iter(self.run_model(inputs["onset_pixel_values"], inputs["apex_pixel_values"],
+                                       inputs["au_region_weights"]))
+        return [self.to_prediction(p, next(rows) if p.ok else None) for p in prepared]
+
+    def to_prediction(self, prepared: PreparedPair, probabilities: np.ndarray | None) -> Prediction:
+        """A sample's result from its face-pipeline output and its AU probabilities (``None``: not scored)."""
+        result = Prediction(prepared.name, prepared.status, prepared.message, prepared.num_faces,
+                            onset_crop=prepared.onset, apex_crop=prepared.apex, region_boxes=prepared.region_boxes)
+        if probabilities is None:
+            return result
+        result.aus = [AUScore(au, label, float(p), bool(p >= self.threshold))
+                      for au, label, p in zip(self.aus, self.labels, probabilities)]
+        if score_emotions(probabilities, self.aus):  # an AU set may hold no AU of any emotion prototype
+            result.emotion_scores = emotion_probabilities(probabilities, self.aus)
+            result.emotion = max(result.emotion_scores, key=result.emotion_scores.get)
+        classes = score_objective_classes(probabilities, self.aus)
+        if classes:
+            result.objective_class = int(predict_classes(classes)[0])
+        return result
+
+    # -- pairs and folders ----------------------------------------------------------------------------------------
+
+    def predict_pair(self, onset: ImageSource, apex: ImageSource, name: str | None = None) -> Prediction:
+        """One onset/apex pair (paths, PIL images or RGB arrays); a bad pair comes back with its status."""
+        return self.predict_pairs([(onset, apex)], names=[name] if name else None)[0]
+
+    def predict_pairs(
+        self,
+        pairs: Iterable[tuple[ImageSource, ImageSource]],
+        names: Sequence[str] | None = None,
+        batch_size: int = 16,
+    ) -> list[Prediction]:
+        """Many pairs, ``batch_size`` at a time through the face pipeline and the model (so only one batch of crops is
+        held). Unreadable images and faceless frames are listed with their status and message; the others are scored."""
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+        results: list[Prediction] = []
+        numbered = enumerate(pairs)
+        while chunk := list(itertools.islice(numbered, batch_size)):
+            chunk_names = [names[i] if names is not None else _default_name(i, onset) for i, (onset, _) in chunk]
+            prepared = self.preparer.prepare_batch([pair for _, pair in chunk], chunk_names)
+            results.extend(self.predict_prepared(prepared))
+        return results
+
+    def predict_folder(self, folder: str | os.PathLike, batch_size: int = 16) -> list[Prediction]:
+        """Every pair of a folder (see the module's folder rule), sorted by name; half pairs listed as not scored."""
+        pairs, missing = find_pairs(folder)
+        names = list(pairs)
+        results = self.predict_pairs([pairs[n] for n in names], names=names, batch_size=batch_size)
+        for result in results:
+            if not result.ok:  # the face pipeline says "<name> onset: ..."; name the file instead
+                onset, apex = pairs[result.name]
+                result.message = result.message.replace(f"{result.name} onset", str(onset), 1)
+                result.message = result.message.replace(f"{result.name} apex", str(apex), 1)
+        results += [Prediction(name, "missing_frame", message) for name, message in missing.items()]
+        return sorted(results, key=lambda p: p.name)
+
+    # -- videos ---------------------------------------------------------------------------------------------------
+
+    def frame_scorer(self, onset: PreparedPair, batch_size: int = 16) -> FrameScorer:
+        """Scores aligned frames of one video against its onset; the onset's pixels and regions are made once."""
+        onset_pixels = self.pixel_values([onset.onset])
+        weights = self.processor.region_weights(onset.region_boxes, 1)[0]  # (K, N), as the pairs get them
+
+        def score(crops: list[np.ndarray]) -> np.ndarray:
+            return self.run_model(onset_pixels.expand(len(crops), -1, -1, -1), self.pixel_values(crops), weights)
+
+        return FrameScorer(score, batch_size)
+
+    def predict_video(
+        self,
+        path: str | os.PathLike,
+        every_frame: bool = False,
+        stride: int = 1,
+        onset_frame: int = 0,
+        max_frames: int | None = None,
+        max_seconds: float | None = None,
+        batch_size: int = 16,
+    ) -> VideoPrediction:
+        """Score a video's onset against its apex (the frame of largest motion), in one streaming pass.
+
+        ``every_frame`` also scores the onset and every ``stride``-th later frame against the onset, ``batch_size``
+        frames per model call. ``max_frames`` / ``max_seconds`` bound the frames read, the onset included. Raises
+        :class:`~microau_hf.video.VideoReadError`, :class:`~microau_hf.video.VideoTooShortError` or
+        :class:`~microau_hf.face.NoFaceError` (no face in the onset).
+        """
+        if stride < 1 or batch_size < 1:
+            raise ValueError(f"stride and batch_size must be at least 1, got {stride} and {batch_size}")
+        video = align_video(path, self.preparer, onset_frame, max_frames, max_seconds)
+        tracker = ApexTracker(video.onset.onset, video.onset_index)
+        scorer = self.frame_scorer(video.onset, batch_size) if every_frame else None
+        try:
+            if scorer:
+                scorer.add(video.onset_index, video.onset.onset)  # the baseline: no movement at all
+            for index, crop in video.frames:
+                tracker.update(index, crop)
+                if scorer and (index - video.onset_index) % stride == 0:
+                    scorer.add(index, crop)
+        finally:
+            video.close()
+        prediction = self.predict_prepared([video.pair(tracker.apex_crop, tracker.apex_index)])[0]
+        frames_read = len(tracker.indices)
+        limited = video.limit is not None and frames_read >= video.limit
+        more_frames = video.info.frame_count == 0 or video.info.frame_count > video.onset_index + frames_read
+        truncated = limited and more_frames
+        scored, probabilities = scorer.result() if scorer else (None, None)
+        return VideoPrediction(
+            path=str(path), fps=video.info.fps, onset_frame=video.onset_index, apex_frame=tracker.apex_index,
+            truncated=truncated, prediction=prediction, frame_indices=np.array(tracker.indices),
+            motion=np.array(tracker.motions, dtype=np.float32), aus=self.aus, scored_frames=scored,
+            frame_probabilities=probabilities,
+        )
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Folders
+# ----------------------------------------------------------------------------------------------------------------
+
+Pair = tuple[Path, Path]
+
+
+def find_pairs(folder: str | os.PathLike) -> tuple[dict[str, Pair], dict[str, str]]:
+    """The folder's pairs by name, and the names that are not a pair (name -> the problem, one line).
+    :class:`FolderError` if it holds no complete pair."""
+    root = Path(folder)
+    if not root.is_dir():
+        raise FolderError(f"{root}: no such folder")
+    frames: dict[str, dict[str, list[Path]]] = {}
+    for path in sorted(root.iterdir()):
+        if path.is_dir():
+            for inner in sorted(path.iterdir()):
+                _collect(frames, path.name, inner.stem.lower(), inner)
+        elif "_" in path.stem:
+            name, _, role = path.stem.rpartition("_")
+            _collect(frames, name, role.lower(), path)
+    if not frames:
+        raise FolderError(
+            f"{root}: no onset/apex pairs found (expected <name>_onset.<ext> + <name>_apex.<ext>, or subfolders "
+            f"holding onset.<ext> and apex.<ext>; ext one of {', '.join(IMAGE_SUFFIXES)})"
+        )
+    pairs, missing = {}, {}
+    for name, roles in frames.items():
+        problem = _pair_problem(roles)
+        if problem:
+            missing[name] = problem
+        else:
+            pairs[name] = (roles["onset"][0], roles["apex"][0])
+    if not pairs:
+        raise FolderError(f"{root}: no complete onset/apex pair; first problem: {next(iter(missing.values()))}")
+    return pairs, missing
+
+
+def _collect(frames: dict, name: str, role: str, path: Path) -> None:
+    if role in ("onset", "apex") and path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES:
+        frames.setdefault(name, {}).setdefault(role, []).append(path)
+
+
+def _pair_problem(roles: dict[str, list[Path]]) -> str:
+    """What keeps these files from being one pair, as one line naming a file; empty when they are one."""
+    for role, other in (("onset", "apex"), ("apex", "onset")):
+        found = roles.get(role, [])
+        if len(found) > 1:
+            return f"{found[0].parent}: {len(found)} {role} images ({', '.join(p.name for p in found)}); keep one"
+        if not found:
+            return f"{roles[other][0]}: no {role} image to pair it with"
+    return ""
+
+
+def _default_name(index: int, onset: ImageSource) -> str:
+    return str(onset) if isinstance(onset, (str, os.PathLike)) else f"item {index}"
+
+
+__all__ = [
+    "AUScore",
+    "CheckpointError",
+    "FolderError",
+    "IMAGE_SUFFIXES",
+    "MicroAUPredictor",
+    "Prediction",
+    "VideoPrediction",
+    "check_checkpoint_folder",
+    "find_pairs",
+    "save_results",
+]

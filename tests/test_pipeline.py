@@ -1,0 +1,99 @@
+"""The ``micro-au-detection`` pipeline task: registered on import, loaded from a checkpoint folder, run on pairs and
+videos."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+from skimage import data
+from transformers import pipeline
+from transformers.pipelines import PIPELINE_REGISTRY
+
+from microau_hf import MicroAUClipModel, make_config
+from microau_hf.face import build_processor
+from microau_hf.inference import MicroAUPredictor
+from microau_hf.pipeline import TASK, MicroAUDetectionPipeline
+from microau_hf.video import write_video
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("checkpoint")
+    torch.manual_seed(0)
+    config = make_config("casme2", preset="test")
+    MicroAUClipModel(config).save_pretrained(folder)
+    build_processor(config).save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def detect(checkpoint):
+    return pipeline(TASK, model=str(checkpoint), device="cpu")
+
+
+@pytest.fixture(scope="module")
+def pair():
+    onset = data.astronaut()
+    return onset, np.roll(onset, 2, axis=0)
+
+
+@pytest.fixture(scope="module")
+def video(tmp_path_factory, pair):
+    face = pair[0][:320, 64:384]
+    frames = [face, face, np.roll(face, 1, axis=0), np.roll(face, 3, axis=0), np.roll(face, 2, axis=0), face]
+    return write_video(tmp_path_factory.mktemp("video") / "clip.avi", frames, fps=25)
+
+
+def test_task_is_registered_on_import():
+    assert TASK in PIPELINE_REGISTRY.get_supported_tasks()
+
+
+def test_import_stays_light():
+    """Registering the task must not pull in OpenCV or MediaPipe: they load when a video or a face is first seen."""
+    check = "import sys, microau_hf; print(sorted(m for m in ('cv2', 'mediapipe') if m in sys.modules))"
+    assert subprocess.run([sys.executable, "-c", check], capture_output=True, text=True, check=True).stdout == "[]\n"
+
+
+def test_pair(detect, checkpoint, pair):
+    assert isinstance(detect, MicroAUDetectionPipeline)
+    result = detect({"onset": pair[0], "apex": pair[1]})
+    config = detect.model.config
+    assert [s["au"] for s in result["aus"]] == sorted(config.aus)
+    assert set(result["aus"][0]) == {"au", "label", "score"}
+    assert {s["au"]: s["label"] for s in result["aus"]} == dict(zip(config.aus, config.au_names))
+    assert all(0 <= s["score"] <= 1 for s in result["aus"])
+    assert result["present"] == [s["au"] for s in result["aus"] if s["score"] >= 0.5]
+    assert result["emotion"] in result["emotion_scores"] and result["status"] in ("aligned", "template")
+    # The pipeline and the predictor are one code path.
+    expected = MicroAUPredictor.from_pretrained(checkpoint, device="cpu").predict_pair(*pair)
+    np.testing.assert_allclose([s["score"] for s in result["aus"]], expected.probabilities, atol=1e-6)
+    as_tuple = detect(pair)
+    assert as_tuple["aus"] == result["aus"]
+
+
+def test_threshold_and_lists(detect, pair):
+    assert detect(pair, threshold=0.0)["present"] == sorted(detect.model.config.aus)
+    assert detect(pair, threshold=1.0)["present"] == []
+    results = detect([pair, {"onset": pair[0], "apex": pair[0]}])
+    assert isinstance(results, list) and len(results) == 2
+
+
+def test_video(detect, video):
+    result = detect(str(video))
+    assert result["apex_frame"] == 3 and result["onset_frame"] == 0 and result["frames_read"] == 6
+    assert result["apex_time_s"] == pytest.approx(3 / 25) and "frames" not in result
+    every = detect({"video": video}, every_frame=True, stride=2, video_batch_size=2)
+    scored = [row for row in every["frames"] if "AU12" in row]
+    assert [row["frame"] for row in scored] == [0, 2, 4] and every["aus"] == result["aus"]
+
+
+def test_bad_inputs(detect, pair):
+    with pytest.raises(ValueError, match="takes .*onset.*tuple, or a video path"):
+        detect({"onset": pair[0]})
+    blank = np.zeros((128, 128, 3), np.uint8)
+    result = detect((blank, blank))
+    assert result["status"] in ("no_face", "template") and (result["aus"] == []) == (result["status"] == "no_face")
