@@ -38,6 +38,7 @@ ROWS = [
     ("without GDA", {"use_gda": False}, None),
     ("without GDLoss", {"use_gd_loss": False}, None),
     ("without MiAUCL (linear BCE head)", {"use_miaucl": False}, None),
+    ("full model, text tower trained too", {"freeze_text_encoder": False}, None),
     ("whole-face baseline (image embedding + linear)", {}, WholeFaceBaseline),
     ("input_mode=motion (token difference)", {"input_mode": "motion"}, None),
     ("input_mode=apex", {"input_mode": "apex"}, None),
@@ -85,7 +86,17 @@ def main() -> None:
                      "emotion": results["emotion"], "seconds": round(time.perf_counter() - start, 1)})
         print(f"{name:<50} mean F1 {rows[-1]['mean_f1']:.3f}  ({rows[-1]['seconds']:.0f} s)", flush=True)
     rows.append({"name": "all-positive guess (reference)", "mean_f1": all_positive_f1(dataset, make_config(args.aus, "test").aus, folds)})
-    _write(rows, args, dataset, folds)
+    _write(_merge_with_earlier(rows, args.out / "ablation.json"), args, dataset, folds)
+
+
+def _merge_with_earlier(rows: list[dict], path: Path) -> list[dict]:
+    """Rows rerun with `--rows` replace their earlier selves; the others are kept, in the order of ROWS."""
+    if not path.exists():
+        return rows
+    merged = {row["name"]: row for row in json.loads(path.read_text())["rows"]}
+    merged.update({row["name"]: row for row in rows})
+    order = [name for name, _, _ in ROWS] + ["all-positive guess (reference)"]
+    return [merged[name] for name in order if name in merged]
 
 
 def _write(rows, args, dataset, folds) -> None:

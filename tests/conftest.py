@@ -25,3 +25,19 @@ def tiny_corpus(tmp_path_factory):
     folder = tmp_path_factory.mktemp("corpus") / "synthetic"
     return make_synthetic_corpus(folder, num_samples=32, seed=0, image_size=64, aus="samm",
                                  faces=load_faces(public_domain_only=True)), folder
+
+
+@pytest.fixture(scope="session")
+def checkpoint(tmp_path_factory):
+    """A saved tiny checkpoint (test preset, CASME II AUs, seed 0) with its processor: what a user's folder holds."""
+    import torch
+
+    from microau_hf import MicroAUClipModel, make_config
+    from microau_hf.face import build_processor
+
+    folder = tmp_path_factory.mktemp("checkpoint")
+    torch.manual_seed(0)
+    config = make_config("casme2", preset="test")
+    MicroAUClipModel(config).save_pretrained(folder)
+    build_processor(config).save_pretrained(folder)
+    return folder

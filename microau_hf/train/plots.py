@@ -11,6 +11,15 @@ matplotlib.use("Agg")  # files only; no display on servers and CI
 import matplotlib.pyplot as plt  # noqa: E402
 
 
+def _save(figure, path: str | Path) -> Path:
+    figure.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path)
+    plt.close(figure)
+    return path
+
+
 def plot_per_au_f1(results: dict[str, Any], path: str | Path) -> Path:
     """Bar chart of each AU's binary F1, the mean as a line, the all-positive baseline for reference."""
     per_au = results["scores"]["per_au"]
@@ -29,12 +38,7 @@ def plot_per_au_f1(results: dict[str, Any], path: str | Path) -> Path:
     axis.set_ylabel("F1")
     axis.set_title(f"{results['protocol']}, {', '.join(results.get('dataset') or [])}: per-AU F1, pooled over folds", fontsize=9)
     axis.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=3, frameon=False)
-    figure.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path)
-    plt.close(figure)
-    return path
+    return _save(figure, path)
 
 
 def plot_ablation(rows: list[dict[str, Any]], path: str | Path) -> Path:
@@ -47,9 +51,4 @@ def plot_ablation(rows: list[dict[str, Any]], path: str | Path) -> Path:
         axis.text(value + 0.01, bar.get_y() + bar.get_height() / 2, f"{value:.3f}", va="center", fontsize=8)
     axis.set_xlim(0, 1)
     axis.set_xlabel("mean binary F1 (LOSO, pooled)")
-    figure.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path)
-    plt.close(figure)
-    return path
+    return _save(figure, path)
