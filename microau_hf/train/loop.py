@@ -37,6 +37,11 @@ from .loso import positive_weights
 
 STATE_FILE = "trainer_state.json"
 
+# With several processes, the DDP-wrapped model, optimizer and data loader must outlive `train()`: freeing them runs
+# the Gloo process group's destructor, which joins threads that wait on a peer that may already have left, and hangs.
+# `main()` ends the process with `os._exit` right after, so they are never freed.
+_KEPT_UNTIL_EXIT: list[Any] = []
+
 
 @dataclass
 class LoopSettings:
@@ -198,6 +203,8 @@ def train(settings: LoopSettings) -> Path:
             build_processor(accelerator.unwrap_model(model).config).save_pretrained(staged)
     accelerator.wait_for_everyone()
     accelerator.end_training()
+    if accelerator.num_processes > 1:
+        _KEPT_UNTIL_EXIT.extend([accelerator, model, optimizer, loader, scheduler])
     return final
 
 
