@@ -32,18 +32,27 @@ from microau_hf.train.loso import ProtocolSettings, run_protocol
 from microau_hf.train.plots import plot_ablation
 from microau_hf.train.protocols import loso_folds
 
+# Every row freezes the text tower (the default for a pretrained CLIP) except the one that says it trains it, so the
+# table does not move when a preset's default changes.
+FROZEN = {"freeze_text_encoder": True}
 ROWS = [
-    ("full model (difference image)", {}, None),
-    ("without PTA region mask", {"use_pta": False}, None),
-    ("without GDA", {"use_gda": False}, None),
-    ("without GDLoss", {"use_gd_loss": False}, None),
-    ("without MiAUCL (linear BCE head)", {"use_miaucl": False}, None),
+    ("full model (difference image, text tower frozen)", FROZEN, None),
+    ("without PTA region mask", {**FROZEN, "use_pta": False}, None),
+    ("without GDA", {**FROZEN, "use_gda": False}, None),
+    ("without GDLoss", {**FROZEN, "use_gd_loss": False}, None),
+    ("without MiAUCL (linear BCE head)", {**FROZEN, "use_miaucl": False}, None),
     ("full model, text tower trained too", {"freeze_text_encoder": False}, None),
-    ("whole-face baseline (image embedding + linear)", {}, WholeFaceBaseline),
-    ("input_mode=motion (token difference)", {"input_mode": "motion"}, None),
-    ("input_mode=apex", {"input_mode": "apex"}, None),
-    ("input_mode=apex+difference", {"input_mode": "apex+difference"}, None),
+    ("whole-face baseline (image embedding + linear)", FROZEN, WholeFaceBaseline),
+    ("input_mode=motion (token difference)", {**FROZEN, "input_mode": "motion"}, None),
+    ("input_mode=apex", {**FROZEN, "input_mode": "apex"}, None),
+    ("input_mode=apex+difference", {**FROZEN, "input_mode": "apex+difference"}, None),
 ]
+
+
+def _micro_au_clip(clip: str | None):
+    if clip is None:
+        return MicroAUClipModel
+    return lambda config: MicroAUClipModel.from_clip(clip, config)
 
 
 def all_positive_f1(dataset, aus, folds) -> float:
@@ -60,6 +69,7 @@ def main() -> None:
     parser.add_argument("--preset", default="tiny")
     parser.add_argument("--aus", default="casme2")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--clip", help="copy the towers from this CLIP checkpoint (Hub id or folder) for every row")
     parser.add_argument("--rows", nargs="*", help="only rows whose name contains one of these words")
     parser.add_argument("--corpus", type=Path, default=Path("outputs/ablation/synthetic"))
     parser.add_argument("--out", type=Path, default=Path("docs/ablation"))
@@ -79,7 +89,7 @@ def main() -> None:
         config = make_config(args.aus, preset=args.preset, **overrides)
         start = time.perf_counter()
         results = run_protocol(dataset, config, build_processor(config), args.out / "runs" / name.split(" (")[0].replace(" ", "_"),
-                               settings, model_factory=factory or MicroAUClipModel)
+                               settings, model_factory=factory or _micro_au_clip(args.clip))
         rows.append({"name": name, "mean_f1": results["scores"]["mean_f1"],
                      "per_au_f1": {k: v["f1"] for k, v in results["scores"]["per_au"].items()},
                      "mean_macro_f1_for_comparison": results["scores"]["mean_macro_f1_for_comparison"],
@@ -103,7 +113,8 @@ def _write(rows, args, dataset, folds) -> None:
     held_out = [fold.name for fold in folds]
     header = (f"LOSO on the synthetic corpus ({len(dataset)} samples, {len(set(dataset['subject']))} subjects; "
               f"held out: {', '.join(held_out)}), preset `{args.preset}`, {args.epochs:g} epochs, seed {args.seed}. "
-              f"Mean binary F1 of the positive class, pooled over the held-out subjects.")
+              f"Mean binary F1 of the positive class, pooled over the held-out subjects. Random initial weights; the text "
+              f"tower is frozen except in the row that says it is trained.")
     names = list(rows[0]["per_au_f1"]) if "per_au_f1" in rows[0] else []
     lines = [header, "", "| row | mean F1 | " + " | ".join(n.split(" ")[0] for n in names) + " |",
              "|---|---:|" + "---:|" * len(names)]
