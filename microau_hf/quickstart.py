@@ -1,6 +1,6 @@
 """The main job: on any machine, build the synthetic corpus, train a small Micro-AU CLIP under LOSO, report, save.
 
-    microau quickstart                      # about 5 minutes on a 2-core laptop CPU
+    microau quickstart                      # about 2 minutes on an idle 2-core CPU
     microau quickstart --out my_run --folds 3 --epochs 12
 
 It prints the per-AU F1 table (binary F1 of the positive class, pooled over the held-out subjects) and the label-free
@@ -35,9 +35,13 @@ class QuickstartSettings:
     seed: int = 0
 
 
+def corpus_folder(settings: QuickstartSettings) -> Path:
+    return settings.out / f"synthetic-{settings.aus}-n{settings.num_samples}-seed{settings.seed}"
+
+
 def corpus(settings: QuickstartSettings):
     """The synthetic corpus, built once and reused while its settings stay the same."""
-    folder = settings.out / f"synthetic-{settings.aus}-n{settings.num_samples}-seed{settings.seed}"
+    folder = corpus_folder(settings)
     if (folder / "dataset_info.json").exists():
         print(f"using the synthetic corpus in {folder}")
         return load_from_disk(str(folder))
@@ -74,7 +78,7 @@ saved: results {settings.out / 'loso' / 'results.json'}, plot {plot}, checkpoint
 next:
   microau predict --model {checkpoint} --onset ONSET.png --apex APEX.png     # your own pair (or --video, --folder)
   microau space --model {checkpoint}                                        # the demo in a browser
-  microau evaluate --data {settings.out}/synthetic-... --max-folds 6 --epochs 12   # a longer LOSO
+  microau evaluate --data {corpus_folder(settings)} --output-dir {settings.out / 'loso6'} --max-folds 6   # a longer LOSO
   python -c "from transformers import AutoModel; AutoModel.from_pretrained('{checkpoint}', trust_remote_code=True)"
 """)
 
