@@ -4,8 +4,8 @@ headless Chromium (Playwright), on a tiny random checkpoint.
 One server serves the whole module (building it loads the model and MediaPipe once, ~5 s). The browser test needs
 Debian's Chromium at /usr/bin/chromium (``apt-get install -y chromium``) and the ``playwright`` Python package; it never
 downloads a browser. With ``MICROAU_UPDATE_SCREENSHOT=1`` the server runs the ``tiny`` preset (112 px crops, so the
-face reads in the picture) and the screenshot is written to ``docs/space_screenshot.png``; otherwise the ``test``
-preset and a temporary file.
+face reads in the picture) and the screenshot is written to ``docs/space_screenshot.png``; set to a checkpoint folder
+(the quickstart's), that trained model serves the picture; otherwise the ``test`` preset and a temporary file.
 """
 
 from __future__ import annotations
@@ -50,12 +50,17 @@ def space(tmp_path_factory):
     sys.path.insert(0, str(SPACE_DIR))  # as on the Hub and in `microau space`: app.py imports its sibling modules
     try:
         app = importlib.import_module("app")
-        preset = "tiny" if os.environ.get(SCREENSHOT_ENV) == "1" else "test"
-        checkpoint = tmp_path_factory.mktemp(f"micro-au-clip-{preset}-random", numbered=False)  # named on the page
-        config = make_config("casme2", preset=preset)
-        torch.manual_seed(0)  # the same random model, so the same picture, run after run
-        MicroAUClipModel(config).save_pretrained(checkpoint)
-        build_processor(config).save_pretrained(checkpoint)
+        screenshot_model = os.environ.get(SCREENSHOT_ENV, "")
+        if screenshot_model not in ("", "1"):  # a trained checkpoint for the docs' picture, e.g. the quickstart's
+            checkpoint = Path(screenshot_model)
+            config = MicroAUClipModel.config_class.from_pretrained(checkpoint)
+        else:
+            preset = "tiny" if screenshot_model == "1" else "test"
+            checkpoint = tmp_path_factory.mktemp(f"micro-au-clip-{preset}-random", numbered=False)  # named on the page
+            config = make_config("casme2", preset=preset)
+            torch.manual_seed(0)  # the same random model, so the same picture, run after run
+            MicroAUClipModel(config).save_pretrained(checkpoint)
+            build_processor(config).save_pretrained(checkpoint)
         demo = app.build_demo(str(checkpoint), max_video_seconds=MAX_VIDEO_SECONDS)
         port = _free_port()
         demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True,
@@ -155,7 +160,7 @@ def test_browser_example_to_result(space, tmp_path):
     _, labels, _ = space.app.load_examples()
     grey = tmp_path / "grey.png"
     Image.new("RGB", (128, 128), (128, 128, 128)).save(grey)
-    screenshot = REPO / "docs" / "space_screenshot.png" if os.environ.get(SCREENSHOT_ENV) == "1" else (
+    screenshot = REPO / "docs" / "space_screenshot.png" if os.environ.get(SCREENSHOT_ENV) else (
         tmp_path / "space_screenshot.png")
     with sync_playwright() as playwright, tempfile.TemporaryDirectory() as profile:
         browser = playwright.chromium.launch_persistent_context(
