@@ -263,6 +263,12 @@ class MicroAUClipPreTrainedModel(PreTrainedModel):
 
 
 class MicroAUClipModel(MicroAUClipPreTrainedModel):
+    """Micro-AU CLIP: onset/apex crops in, per-AU log-odds out (see the module docstring for the forward pass).
+
+    Build it from a complete config (`microau_hf.make_config(au_set, preset)`), from a CLIP checkpoint
+    (`MicroAUClipModel.from_clip(clip_id, config)`), or load one with `from_pretrained` / `AutoModel`.
+    """
+
     def __init__(self, config: MicroAUClipConfig):
         super().__init__(config)
         if not config.aus:
