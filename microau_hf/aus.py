@@ -273,6 +273,10 @@ AU_SETS: dict[str, tuple[int, ...]] = {
 # classes of Davison et al. (2018), "Objective Classes for Micro-Facial Expression Recognition", J. Imaging 4(10).
 # ----------------------------------------------------------------------------------------------------------------
 
+#: The emotion label of a face that shows no AU: scored as the hypothesis that every AU is off, so a still face is
+#: called "none" rather than the emotion whose AUs are least unlikely.
+NO_EMOTION = "none"
+
 EMOTION_PROTOTYPES: dict[str, tuple[frozenset[int], ...]] = {
     "happiness": (frozenset({6, 12}), frozenset({12})),
     "sadness": (frozenset({1, 4, 15}), frozenset({1, 4}), frozenset({15, 17}), frozenset({15})),

@@ -29,12 +29,14 @@ def _quickstart(args: argparse.Namespace) -> None:
 
 
 def _synth(args: argparse.Namespace) -> None:
+    from .data.corpus_faces import check_corpus_faces
     from .data.synthetic import make_synthetic_corpus
 
     dataset = make_synthetic_corpus(args.out, num_samples=args.num_samples, seed=args.seed, aus=args.aus,
-                                    amplitude_px=tuple(args.amplitude), image_size=args.image_size,
-                                    overwrite=args.overwrite)
+                                    amplitude_px=tuple(args.amplitude), overwrite=args.overwrite, progress=True)
     print(f"wrote {len(dataset)} samples of {len(set(dataset['subject']))} subjects to {args.out}")
+    # The face pipeline's check, once: refused samples are listed, and the detections cached beside the corpus.
+    print(check_corpus_faces(dataset, name=str(args.out)).summary(str(args.out)))
     if args.contact_sheet:
         from .data.contact_sheet import draw_contact_sheet
 
@@ -160,7 +162,6 @@ def build_parser() -> argparse.ArgumentParser:
     synth.add_argument("--aus", default="casme2", help="AU set name or comma-free list via a named set")
     synth.add_argument("--amplitude", type=float, nargs=2, default=(1.0, 2.5), metavar=("LOW", "HIGH"),
                        help="motion amplitude in pixels at an interocular distance of ~40 px")
-    synth.add_argument("--image-size", type=int, default=128)
     synth.add_argument("--overwrite", action="store_true")
     synth.add_argument("--contact-sheet", type=Path, help="also save a contact sheet PNG here")
     synth.set_defaults(handler=_synth)

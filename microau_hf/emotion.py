@@ -3,7 +3,8 @@
 Each emotion (and each Davison et al. objective class) has AU prototypes in `aus.py`. A prototype's score is the
 probability, under independent AU detectors, that exactly its AUs are on among the AUs the model detects:
 prod_{k in P} p_k * prod_{k not in P} (1 - p_k). A class scores its best prototype. Prototypes that use no AU the model
-detects say nothing and are skipped, and so is a class left without prototypes.
+detects say nothing and are skipped, and so is a class left without prototypes. Emotions also score `"none"` (no AU
+on: prod_k (1 - p_k)), so that a face that did not move is not given the least unlikely emotion.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .aus import EMOTION_PROTOTYPES, OBJECTIVE_CLASSES
+from .aus import EMOTION_PROTOTYPES, NO_EMOTION, OBJECTIVE_CLASSES
 
 
 def _prototype_scores(probabilities: np.ndarray, aus: Sequence[int], prototypes: dict) -> dict:
@@ -36,8 +37,13 @@ def _prototype_scores(probabilities: np.ndarray, aus: Sequence[int], prototypes:
 
 
 def score_emotions(probabilities: np.ndarray, aus: Sequence[int]) -> dict[str, np.ndarray]:
-    """Log-likelihood of each emotion's best prototype; `probabilities` is `(K,)` or `(N, K)` in the order of `aus`."""
-    return _prototype_scores(probabilities, aus, EMOTION_PROTOTYPES)
+    """Log-likelihood of each emotion's best prototype, and of `"none"` (no AU on); `probabilities` is `(K,)` or
+    `(N, K)` in the order of `aus`. Empty when no prototype uses an AU of `aus`."""
+    scores = _prototype_scores(probabilities, aus, EMOTION_PROTOTYPES)
+    if scores:
+        off = np.log1p(-np.clip(np.asarray(probabilities, dtype=float), 1e-6, 1 - 1e-6))
+        scores[NO_EMOTION] = off.sum(-1)
+    return scores
 
 
 def score_objective_classes(probabilities: np.ndarray, aus: Sequence[int]) -> dict[int, np.ndarray]:

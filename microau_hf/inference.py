@@ -27,6 +27,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from .aus import NO_EMOTION
 from .emotion import emotion_probabilities, predict_classes, score_emotions, score_objective_classes
 from .face import FacePreparer, PreparedPair, build_processor, model_inputs
 from .face.io import ImageSource
@@ -179,7 +180,7 @@ class MicroAUPredictor:
             result.emotion_scores = emotion_probabilities(probabilities, self.aus)
             result.emotion = max(result.emotion_scores, key=result.emotion_scores.get)
         classes = score_objective_classes(probabilities, self.aus)
-        if classes:
+        if classes and result.emotion != NO_EMOTION:  # a face that did not move has no objective class either
             result.objective_class = int(predict_classes(classes)[0])
         return result
 

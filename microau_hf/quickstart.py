@@ -46,7 +46,8 @@ def corpus(settings: QuickstartSettings):
         print(f"using the synthetic corpus in {folder}")
         return load_from_disk(str(folder))
     print(f"building the synthetic corpus ({settings.num_samples} samples) in {folder}")
-    return make_synthetic_corpus(folder, num_samples=settings.num_samples, seed=settings.seed, aus=settings.aus)
+    return make_synthetic_corpus(folder, num_samples=settings.num_samples, seed=settings.seed, aus=settings.aus,
+                                 progress=True)
 
 
 def run(settings: QuickstartSettings) -> dict:

@@ -18,12 +18,13 @@ import pytest  # noqa: E402
 
 @pytest.fixture(scope="session")
 def tiny_corpus(tmp_path_factory):
-    """A small synthetic corpus from the two public-domain faces: 2 subjects, saved to disk, SAMM's 4 AUs."""
+    """A small synthetic corpus from the two public-domain faces: 2 subjects, saved to disk, SAMM's 4 AUs, camera-like
+    frames (the face pipeline finds the faces)."""
     from microau_hf.data.faces import load_faces
     from microau_hf.data.synthetic import make_synthetic_corpus
 
     folder = tmp_path_factory.mktemp("corpus") / "synthetic"
-    return make_synthetic_corpus(folder, num_samples=32, seed=0, image_size=64, aus="samm",
+    return make_synthetic_corpus(folder, num_samples=32, seed=0, aus="samm",
                                  faces=load_faces(public_domain_only=True)), folder
 
 

@@ -7,15 +7,18 @@ ties them together and hands the result to :class:`~microau_hf.processing_micro_
 """
 
 from .align import AlignedPair, align_pair, similarity_transform
+from .cache import FaceCache, frame_key
 from .io import ImageLoadError, load_image, load_pair
 from .landmarks import BackendUnavailableError, Face, LandmarkBackend, MediaPipeLandmarker, NoFaceError, load_landmarker
-from .pipeline import FacePreparer, PreparedPair, build_processor, model_inputs
+from .pipeline import FaceFinder, FacePreparer, PreparedPair, build_processor, model_inputs
 from .regions import landmark_region_boxes, region_weights, template_region_boxes
 
 __all__ = [
     "AlignedPair",
     "BackendUnavailableError",
     "Face",
+    "FaceCache",
+    "FaceFinder",
     "FacePreparer",
     "ImageLoadError",
     "LandmarkBackend",
@@ -23,6 +26,7 @@ __all__ = [
     "NoFaceError",
     "PreparedPair",
     "align_pair",
+    "frame_key",
     "build_processor",
     "landmark_region_boxes",
     "load_image",

@@ -23,14 +23,18 @@ from ..aus import Box
 from ..processing_micro_au_clip import MicroAUClipProcessor
 from ..tokenizer import load_clip_tokenizer
 from .align import DEFAULT_CROP_SIZE, align_pair
+from .cache import FaceCache, NoFace, frame_key
 from .io import ImageLoadError, ImageSource, describe, load_pair
-from .landmarks import LandmarkBackend, NoFaceError, load_landmarker
-from .regions import landmark_region_boxes, region_weights, template_region_boxes
+from .landmarks import Face, LandmarkBackend, NoFaceError, load_landmarker
+from .regions import interocular, landmark_region_boxes, region_weights, template_region_boxes
 
 logger = logging.getLogger(__name__)
 
 Status = Literal["aligned", "template", "no_face", "bad_image"]
 LandmarkerChoice = Union[LandmarkBackend, Literal["auto"], None]
+
+#: Faces whose eyes are closer than this (pixels of the frame) hold too little detail for micro-movements: refused.
+MIN_INTEROCULAR_PX = 20.0
 
 
 @dataclass
@@ -58,6 +62,42 @@ class PreparedPair:
         return self.status in ("aligned", "template")
 
 
+class FaceFinder:
+    """The face of a frame: a landmark backend, a cache of what it found, and the checks a usable face passes.
+
+    Args:
+        landmarker: the backend that finds the face.
+        face_cache: detections by frame content; the backend runs only for frames it does not hold (and what it
+            finds, or why it finds nothing, is added).
+    """
+
+    def __init__(self, landmarker: LandmarkBackend, face_cache: FaceCache | None = None):
+        if face_cache is not None and face_cache.backend != landmarker.name:
+            raise ValueError(f"a {face_cache.backend!r} face cache cannot serve the {landmarker.name!r} backend")
+        self.landmarker = landmarker
+        self.face_cache = face_cache
+
+    def find(self, frame: np.ndarray, label: str) -> Face:
+        """The face in ``frame``; :class:`NoFaceError` naming ``label`` when there is none, or when it is too small
+        to show micro-movements."""
+        key = frame_key(frame) if self.face_cache is not None else ""
+        found = self.face_cache.get(key) if self.face_cache is not None else None
+        if found is None:
+            try:
+                found = self.landmarker.detect(frame, name=label)
+            except NoFaceError as err:
+                found = NoFace(str(err).removeprefix(f"{label}: "))
+            if self.face_cache is not None:
+                self.face_cache.put(key, found)
+        if isinstance(found, NoFace):
+            raise NoFaceError(f"{label}: {found.reason}")
+        distance = interocular(found.semantic)
+        if distance < MIN_INTEROCULAR_PX:
+            raise NoFaceError(f"{label}: face too small (eyes {distance:.0f} px apart; at least "
+                              f"{MIN_INTEROCULAR_PX:.0f} px needed)")
+        return found
+
+
 class FacePreparer:
     """Aligns onset/apex pairs on the onset's face and places the AU regions on it.
 
@@ -67,6 +107,12 @@ class FacePreparer:
         patch_size: the vision tower's patch size (the region weights are over ``image_size // patch_size`` squared).
         landmarker: ``"auto"`` (MediaPipe when installed, else the canonical template with a warning), a
             :class:`LandmarkBackend`, or ``None`` for frames that are already aligned crops (canonical template).
+        face_cache: detections by frame content (:class:`~microau_hf.face.cache.FaceCache`); the landmark backend
+            runs only for onset frames it does not hold. Training keeps one beside the dataset; inference needs none.
+
+    Every consumer (the training collator, evaluation, predict, the pipeline, video, the Space) turns frames into
+    model inputs through :meth:`prepare` and :func:`model_inputs`, so what the model is trained on and what it is
+    asked about are made the same way.
     """
 
     def __init__(
@@ -75,6 +121,7 @@ class FacePreparer:
         image_size: int = DEFAULT_CROP_SIZE,
         patch_size: int = 16,
         landmarker: LandmarkerChoice = "auto",
+        face_cache: FaceCache | None = None,
     ):
         if image_size % patch_size:
             raise ValueError(f"image_size ({image_size}) must be a multiple of patch_size ({patch_size})")
@@ -86,14 +133,17 @@ class FacePreparer:
         if self.landmarker is None:
             asked_for_none = landmarker is None
             self.template_reason = "landmarks off, frames taken as aligned" if asked_for_none else "no landmark backend"
+        self.finder = FaceFinder(self.landmarker, face_cache) if self.landmarker is not None else None
         self._template_boxes = template_region_boxes(self.aus)
         self._template_weights = region_weights(self._template_boxes, self.grid_size)
 
     @classmethod
-    def from_config(cls, config: Any, landmarker: LandmarkerChoice = "auto") -> FacePreparer:
+    def from_config(
+        cls, config: Any, landmarker: LandmarkerChoice = "auto", face_cache: FaceCache | None = None
+    ) -> FacePreparer:
         """A preparer matching a :class:`~microau_hf.MicroAUClipConfig` (AU list, image and patch size)."""
         vision = config.vision_config
-        return cls(config.aus, vision.image_size, vision.patch_size, landmarker)
+        return cls(config.aus, vision.image_size, vision.patch_size, landmarker, face_cache)
 
     @property
     def uses_template(self) -> bool:
@@ -106,7 +156,7 @@ class FacePreparer:
         first, second = load_pair(onset, apex, name)
         if self.landmarker is None:
             return self._template_pair(first, second, label)
-        face = self.landmarker.detect(first, name=f"{label} onset" if name else label)
+        face = self.finder.find(first, f"{label} onset" if name else label)
         aligned = align_pair(first, second, face, self.image_size)
         boxes = landmark_region_boxes(aligned.normalised_landmarks(), self.aus)
         message = f"{face.num_faces} faces found; took the largest" if face.num_faces > 1 else ""
@@ -187,4 +237,4 @@ def model_inputs(processor: MicroAUClipProcessor, prepared: Sequence[PreparedPai
     )
 
 
-__all__ = ["FacePreparer", "PreparedPair", "build_processor", "model_inputs"]
+__all__ = ["FaceFinder", "FacePreparer", "MIN_INTEROCULAR_PX", "PreparedPair", "build_processor", "model_inputs"]

@@ -1,4 +1,5 @@
-"""From contract rows to model inputs: frames through the processor, AU lists to multi-hot labels."""
+"""From contract rows to model inputs: frames through the face pipeline and the processor, AU lists to multi-hot
+labels."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import torch
 from datasets import Dataset
 
 from ..data.schema import REQUIRED_COLUMNS
+from ..face.pipeline import FacePreparer, model_inputs
 
 
 def au_labels(rows_aus: Sequence[Sequence[int]], aus: Sequence[int]) -> torch.Tensor:
@@ -37,15 +39,22 @@ def check_dataset(dataset: Dataset, aus: Sequence[int], name: str = "dataset") -
 
 class MicroAUCollator:
     """Batches contract rows for `MicroAUClipModel`: `onset_pixel_values`, `apex_pixel_values`, `au_region_weights`,
-    `labels`. Rows with a `region_boxes` column (landmark-based boxes from the face pipeline) use them; others use the
-    processor's canonical template."""
+    `labels`.
 
-    def __init__(self, processor: Any, aus: Sequence[int]):
+    The frames go through `preparer` (face found on the onset, both frames aligned, regions from the landmarks) and
+    then `model_inputs`, the very calls `MicroAUPredictor` makes on a user's files, so that a model is trained on what
+    it will be asked about. Rows whose face the pipeline refuses should be left out first (`CorpusFaces.usable_rows`); one that
+    reaches the collator stops the batch with its reason.
+    """
+
+    def __init__(self, processor: Any, aus: Sequence[int], preparer: FacePreparer):
         self.processor = processor
         self.aus = list(aus)
+        self.preparer = preparer
 
     def __call__(self, rows: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
-        boxes = [row["region_boxes"] for row in rows] if "region_boxes" in rows[0] else None
-        inputs = self.processor.process_frames([r["onset"] for r in rows], [r["apex"] for r in rows], boxes)
+        prepared = [self.preparer.prepare(row["onset"], row["apex"], str(row["sample_id"])) for row in rows]
+        inputs = dict(model_inputs(self.processor, prepared))
         inputs["labels"] = au_labels([r["aus"] for r in rows], self.aus)
         return inputs
+

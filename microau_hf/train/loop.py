@@ -30,6 +30,7 @@ from transformers import get_cosine_schedule_with_warmup
 
 from ..atomic import atomic_directory
 from ..aus import resolve_au_set
+from ..data.corpus_faces import check_corpus_faces
 from ..modeling_micro_au_clip import MicroAUClipModel
 from ..presets import make_config
 from .collator import MicroAUCollator, au_labels, check_dataset
@@ -66,6 +67,7 @@ class LoopSettings:
     save_steps: int = 0  # 0: only at the end
     logging_steps: int = 10
     resume_from: str | None = None  # a checkpoint folder, or "latest"
+    pre_aligned: bool = False  # frames are aligned face crops: canonical template regions, no landmark model
     stop_after_steps: int | None = None  # simulate a crash right after this step's checkpoint (tests)
 
 
@@ -139,13 +141,17 @@ def train(settings: LoopSettings) -> Path:
     torch.manual_seed(settings.seed)
     output_dir = Path(settings.output_dir)
     dataset = load_from_disk(settings.data)
+    with accelerator.main_process_first():  # the main process detects the faces and saves the cache; the rest read it
+        faces = check_corpus_faces(dataset, None if settings.pre_aligned else "auto", settings.data,
+                                   progress=accelerator.is_main_process)
+    dataset = faces.usable_rows(dataset, settings.data)
     model = build_model(settings, au_labels(dataset["aus"], resolve_au_set(settings.aus)))
     check_dataset(dataset, model.config.aus, settings.data)
     from ..face.pipeline import build_processor
 
     sampler = EpochShuffle(len(dataset), settings.seed)
-    loader = DataLoader(dataset, batch_size=settings.batch_size, sampler=sampler,
-                        collate_fn=MicroAUCollator(build_processor(model.config), model.config.aus), drop_last=True)
+    collator = MicroAUCollator(build_processor(model.config), model.config.aus, faces.preparer(model.config))
+    loader = DataLoader(dataset, batch_size=settings.batch_size, sampler=sampler, collate_fn=collator, drop_last=True)
     steps_per_epoch = math.ceil(len(loader) / accelerator.num_processes / settings.gradient_accumulation_steps)
     total_steps = settings.max_steps or settings.epochs * steps_per_epoch
     trainable = [p for p in model.parameters() if p.requires_grad]

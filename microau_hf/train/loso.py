@@ -20,6 +20,8 @@ from tqdm.auto import tqdm
 
 from ..atomic import atomic_directory, atomic_write_text
 from ..configuration_micro_au_clip import MicroAUClipConfig
+from ..data.corpus_faces import check_corpus_faces
+from ..face.pipeline import FacePreparer, LandmarkerChoice
 from ..emotion import evaluate_emotions
 from ..modeling_micro_au_clip import MicroAUClipModel
 from .collator import au_labels, check_dataset
@@ -41,6 +43,7 @@ class ProtocolSettings:
     learning_rate: float = 5e-4
     threshold: str = "fixed"  # "fixed" (0.5) or "train" (per-AU best F1 on the training fold)
     seed: int = 0
+    pre_aligned: bool = False  # frames are aligned face crops: canonical template regions, no landmark model
     training_overrides: dict[str, Any] = field(default_factory=dict)
 
 
@@ -59,9 +62,10 @@ def _probabilities(trainer, dataset: Dataset) -> np.ndarray:
 
 def train_fold(
     config: MicroAUClipConfig, processor: Any, train: Dataset, settings: ProtocolSettings, output_dir: Path,
-    model_factory: ModelFactory = MicroAUClipModel,
+    model_factory: ModelFactory = MicroAUClipModel, preparer: FacePreparer | None = None,
 ):
-    """Train one fresh model on `train`; returns the Trainer (its `.model` is the trained model)."""
+    """Train one fresh model on `train` (rows the face pipeline can use); returns the Trainer (its `.model` is the
+    trained model)."""
     config = copy.deepcopy(config)
     config.au_pos_weight = positive_weights(au_labels(train["aus"], config.aus))
     torch.manual_seed(settings.seed)
@@ -75,7 +79,7 @@ def train_fold(
         seed=settings.seed,
         **settings.training_overrides,
     )
-    trainer = make_trainer(model, processor, train, args)
+    trainer = make_trainer(model, processor, train, args, preparer=preparer, landmarker=_landmarker(settings))
     trainer.train()
     return trainer
 
@@ -101,10 +105,15 @@ def run_protocol(
         raise ValueError(f"threshold must be 'fixed' or 'train', got {settings.threshold!r}")
     check_dataset(dataset, config.aus)
     output_dir = Path(output_dir)
+    # Rows the face pipeline refuses (no face, unreadable frames) are never trained on nor scored; the results say so.
+    faces = check_corpus_faces(dataset, _landmarker(settings), "dataset")
+    dataset = faces.usable_rows(dataset)
+    preparer = faces.preparer(config)
     folds = PROTOCOLS[settings.protocol](dataset, settings.max_folds)
     probabilities, predictions, indices, fold_rows = [], [], [], []
     for fold in tqdm(folds, desc=f"{settings.protocol.upper()} folds", unit="fold"):
-        probs, preds, row, model = _run_fold(fold, dataset, config, processor, settings, output_dir, model_factory)
+        probs, preds, row, model = _run_fold(fold, dataset, config, processor, settings, output_dir, model_factory,
+                                             preparer)
         probabilities.append(probs), predictions.append(preds), indices.extend(fold.test_indices), fold_rows.append(row)
     tested = dataset.select(indices)
     labels = au_labels(tested["aus"], config.aus).numpy()
@@ -115,6 +124,7 @@ def run_protocol(
         "aus": list(config.aus),
         "input_mode": config.input_mode,
         "settings": asdict(settings),
+        "face_pipeline": faces.report(),
         "folds": fold_rows,
         "scores": au_detection_scores(labels, predictions, config.au_names),
         "emotion": evaluate_emotions(
@@ -132,9 +142,14 @@ def run_protocol(
     return results
 
 
-def _run_fold(fold: Fold, dataset, config, processor, settings, output_dir, model_factory):
+def _landmarker(settings: ProtocolSettings) -> LandmarkerChoice:
+    return None if settings.pre_aligned else "auto"
+
+
+def _run_fold(fold: Fold, dataset, config, processor, settings, output_dir, model_factory, preparer):
     train, test = dataset.select(fold.train_indices), dataset.select(fold.test_indices)
-    trainer = train_fold(config, processor, train, settings, output_dir / "folds" / _safe(fold.name), model_factory)
+    trainer = train_fold(config, processor, train, settings, output_dir / "folds" / _safe(fold.name), model_factory,
+                         preparer)
     thresholds = np.full(config.num_aus, 0.5)
     if settings.threshold == "train":
         thresholds = best_thresholds(au_labels(train["aus"], config.aus).numpy(), _probabilities(trainer, train))

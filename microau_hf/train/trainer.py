@@ -15,6 +15,8 @@ from transformers import Trainer, TrainingArguments
 from transformers.trainer import TRAINING_ARGS_NAME
 
 from . import au_f1
+from ..data.corpus_faces import check_corpus_faces
+from ..face.pipeline import FacePreparer, LandmarkerChoice
 from .collator import MicroAUCollator, check_dataset
 
 LOSS_TERMS = ("detection_loss", "contrastive_loss", "dependency_loss")
@@ -107,16 +109,30 @@ def make_trainer(
     args: TrainingArguments,
     eval_dataset: Dataset | None = None,
     threshold: float | np.ndarray = 0.5,
+    preparer: FacePreparer | None = None,
+    landmarker: LandmarkerChoice = "auto",
 ) -> MicroAUTrainer:
-    """A Trainer for `MicroAUClipModel` on contract datasets (checked first, with clear errors)."""
+    """A Trainer for `MicroAUClipModel` on contract datasets (checked first, with clear errors).
+
+    The frames go through the face pipeline of `MicroAUPredictor`. Without `preparer`, the datasets are checked
+    here (`check_corpus_faces`, with `landmarker`; `None` for pre-aligned crops) and rows without a usable face are
+    left out with a warning; a given `preparer` is taken to serve datasets already checked.
+    """
     aus = model.config.aus
     check_dataset(train_dataset, aus, "training data")
+    if preparer is None:
+        faces = check_corpus_faces(train_dataset, landmarker, "training data")
+        train_dataset = faces.usable_rows(train_dataset, "training data")
+        if eval_dataset is not None:
+            eval_faces = check_corpus_faces(eval_dataset, faces.landmarker, "evaluation data", cache=faces.cache)
+            eval_dataset = eval_faces.usable_rows(eval_dataset, "evaluation data")
+        preparer = faces.preparer(model.config)
     return MicroAUTrainer(
         model=model,
         args=args,
         train_dataset=train_dataset,
         eval_dataset=eval_dataset,
-        data_collator=MicroAUCollator(processor, aus),
+        data_collator=MicroAUCollator(processor, aus, preparer),
         processing_class=processor,
         compute_metrics=compute_metrics_function(model.config.au_names, threshold),
         preprocess_logits_for_metrics=keep_logits,
