@@ -65,7 +65,8 @@ def _train(args: argparse.Namespace) -> None:
                             batch_size=args.batch_size, learning_rate=args.learning_rate,
                             gradient_accumulation_steps=args.gradient_accumulation_steps,
                             mixed_precision=args.mixed_precision, save_steps=args.save_steps,
-                            resume_from=args.resume_from, config_overrides=args.config, seed=args.seed)
+                            resume_from=args.resume_from, config_overrides=args.config, seed=args.seed,
+                            pre_aligned=args.pre_aligned)
     print(f"final model: {train(settings)}")
 
 
@@ -84,7 +85,7 @@ def _evaluate(args: argparse.Namespace) -> None:
     config = make_config(args.aus, preset=args.preset, **args.config)
     settings = ProtocolSettings(protocol=args.protocol, max_folds=args.max_folds, epochs=args.epochs,
                                 batch_size=args.batch_size, learning_rate=args.learning_rate, threshold=args.threshold,
-                                seed=args.seed)
+                                seed=args.seed, pre_aligned=args.pre_aligned)
     results = run_protocol(dataset, config, build_processor(config), args.output_dir, settings,
                            save_model_to=Path(args.output_dir) / "checkpoint" if args.save_model else None)
     print(markdown_table(results["scores"], f"{results['protocol']} on {args.data}"))
@@ -98,7 +99,8 @@ def _predict(args: argparse.Namespace) -> int:
 
     if args.onset and not args.apex:
         raise ValueError("--onset needs --apex")
-    predictor = MicroAUPredictor.from_pretrained(args.model, threshold=args.threshold)
+    predictor = MicroAUPredictor.from_pretrained(args.model, threshold=args.threshold,
+                                                 landmarker=None if args.pre_aligned else "auto")
     if args.video:
         result = predictor.predict_video(args.video, every_frame=args.every_frame, batch_size=args.batch_size,
                                          max_seconds=args.max_seconds)
@@ -143,6 +145,10 @@ def _json_object(text: str) -> dict:
     if not isinstance(value, dict):
         raise argparse.ArgumentTypeError("expected a JSON object, e.g. '{\"use_gda\": false}'")
     return value
+
+
+PRE_ALIGNED_HELP = ("the frames are already aligned face crops (e.g. CASME II's Cropped release): no face detection, "
+                    "canonical template regions; predict such crops with the same setting")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -194,6 +200,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--resume-from", help="a checkpoint folder, or 'latest'")
     train.add_argument("--config", type=_json_object, default={}, help="config overrides as JSON")
     train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--pre-aligned", action="store_true", help=PRE_ALIGNED_HELP)
     train.set_defaults(handler=_train)
 
     evaluate = commands.add_parser("evaluate", help="LOSO or leave-one-corpus-out: train per fold, pooled per-AU F1")
@@ -205,12 +212,13 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--preset", default="tiny")
     evaluate.add_argument("--epochs", type=float, default=8.0)
     evaluate.add_argument("--batch-size", type=int, default=32)
-    evaluate.add_argument("--learning-rate", type=float, default=5e-4)
+    evaluate.add_argument("--learning-rate", type=float, default=1e-3)
     evaluate.add_argument("--threshold", default="fixed", choices=["fixed", "train"],
                           help="0.5, or per-AU best F1 on each training fold (never the test fold)")
     evaluate.add_argument("--config", type=_json_object, default={}, help="config overrides as JSON")
     evaluate.add_argument("--save-model", action="store_true", help="save the last fold's model as a checkpoint")
     evaluate.add_argument("--seed", type=int, default=0)
+    evaluate.add_argument("--pre-aligned", action="store_true", help=PRE_ALIGNED_HELP)
     evaluate.set_defaults(handler=_evaluate)
 
     predict = commands.add_parser("predict", help="AU probabilities and emotion for a pair, a folder of pairs, or a video")
@@ -223,6 +231,7 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--every-frame", action="store_true", help="video: score every frame against the onset")
     predict.add_argument("--max-seconds", type=float, help="video: read at most this many seconds")
     predict.add_argument("--threshold", type=float, default=0.5)
+    predict.add_argument("--pre-aligned", action="store_true", help=PRE_ALIGNED_HELP)
     predict.add_argument("--batch-size", type=int, default=16)
     predict.add_argument("--out", type=Path, help="write JSON or CSV (by extension); default: JSON to stdout")
     predict.set_defaults(handler=_predict)

@@ -40,6 +40,9 @@ class MicroAUClipConfig(PreTrainedConfig):
             *optional*, defaults to `4 * projection_dim`): Global Dependency Attention.
         use_pta (`bool`): restrict each AU query to its region; `False` lets every AU query attend to all patches.
         use_gda (`bool`): the AU tokens attend to each other (and to the global token) after PTA.
+        gda_max_logit_shift (`float`, *optional*, defaults to `None`): when set, GDA can move an AU's log-odds at
+            most this far from what its own region's token says (a tanh-bounded correction): dependency then sharpens
+            local evidence but cannot call an AU whose region did not move. `None`: GDA's tokens decide alone.
         use_gd_loss (`bool`): add GDLoss, which makes the AU tokens' similarity follow the labels' co-activation.
         use_miaucl (`bool`): the prompt-similarity head with the micro-AU contrastive loss; `False` gives a plain linear
             head per AU trained with BCE alone (and no text tower).
@@ -72,6 +75,7 @@ class MicroAUClipConfig(PreTrainedConfig):
         gda_intermediate_size: int | None = None,
         use_pta: bool = True,
         use_gda: bool = True,
+        gda_max_logit_shift: float | None = None,
         use_gd_loss: bool = True,
         use_miaucl: bool = True,
         lambda_cl: float = 1.0,
@@ -100,6 +104,7 @@ class MicroAUClipConfig(PreTrainedConfig):
         self.gda_intermediate_size = gda_intermediate_size or 4 * projection_dim
         self.use_pta = use_pta
         self.use_gda = use_gda
+        self.gda_max_logit_shift = float(gda_max_logit_shift) if gda_max_logit_shift is not None else None
         self.use_gd_loss = use_gd_loss
         self.use_miaucl = use_miaucl
         self.lambda_cl = float(lambda_cl)
@@ -149,6 +154,8 @@ class MicroAUClipConfig(PreTrainedConfig):
             heads = getattr(self, name)
             if heads < 1 or self.projection_dim % heads:
                 raise ValueError(f"projection_dim ({self.projection_dim}) must be a multiple of {name} ({heads})")
+        if self.gda_max_logit_shift is not None and self.gda_max_logit_shift <= 0:
+            raise ValueError(f"gda_max_logit_shift must be > 0 (or None), got {self.gda_max_logit_shift}")
         if self.gda_num_layers < 1:
             raise ValueError(f"gda_num_layers must be >= 1, got {self.gda_num_layers}")
         if min(self.lambda_cl, self.lambda_gd) < 0:

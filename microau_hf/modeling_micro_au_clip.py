@@ -401,6 +401,8 @@ class MicroAUClipModel(MicroAUClipPreTrainedModel):
         if self.global_dependency_attention is not None:
             au_tokens, dependency_attentions = self.global_dependency_attention(global_token, local_tokens)
         logits, prompt_similarities = self._detect(au_tokens)
+        if dependency_attentions is not None and self.config.gda_max_logit_shift is not None:
+            logits = self._bounded_dependency(logits, local_tokens)
         output = MicroAUClipOutput(
             logits=logits,
             au_tokens=au_tokens,
@@ -463,6 +465,12 @@ class MicroAUClipModel(MicroAUClipPreTrainedModel):
         present = similarities[:, aus, 2 * aus]
         absent = similarities[:, aus, 2 * aus + 1]
         return present - absent, similarities
+
+    def _bounded_dependency(self, dependency_logits: torch.Tensor, local_tokens: torch.Tensor) -> torch.Tensor:
+        """The local log-odds moved towards GDA's by at most `gda_max_logit_shift` (a smooth, tanh-bounded step)."""
+        local_logits, _ = self._detect(local_tokens)
+        bound = self.config.gda_max_logit_shift
+        return local_logits + bound * torch.tanh((dependency_logits - local_logits) / bound)
 
     def _add_losses(self, output: MicroAUClipOutput, labels: torch.Tensor, similarities: torch.Tensor | None) -> None:
         pos_weight = None

@@ -3,11 +3,13 @@
     python spaces_app/make_examples.py
 
 * three onset/apex pairs from the synthetic corpus, made of the public-domain faces only (the NASA astronaut
-  portrait and the U.S. Navy portrait of Grace Hopper), so the files may be published with the Space;
+  portrait and the U.S. Navy portrait of Grace Hopper), so the files may be published with the Space: camera-like
+  JPEG frames that the face pipeline finds, aligns and crops as it does a user's (with a seed the quickstart's
+  corpus does not use, so these exact frames were never trained on);
 * a short video of the astronaut: a neutral first frame (the onset, as the corpora define it), a smile (AU6 + AU12)
   that rises to its apex and fades, at micro-expression amplitude.
 
-The files are small on purpose (a Space repository should stay light): 128 px PNGs and a 160 px WebM, < 1 MB in all.
+The files are small on purpose (a Space repository should stay light): 320x240 JPEGs and a 240 px WebM, < 1 MB.
 """
 
 from __future__ import annotations
@@ -18,22 +20,26 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+from datasets import Image
 
 from microau_hf.aus import AU_SETS
 from microau_hf.data.au_motion import displacement_grid
 from microau_hf.data.faces import licence_notes, load_faces
-from microau_hf.data.synthetic import _render, make_synthetic_corpus, prepare_subjects
+from microau_hf.data.render import REFERENCE_IOD, Camera, Rendering, prepare_subjects, render_frame
+from microau_hf.data.synthetic import make_synthetic_corpus
 
 EXAMPLES_DIR = Path(__file__).resolve().parent / "examples"
-PAIR_SIZE = 128
-VIDEO_SIZE = 160
+VIDEO_SIZE = 240
+VIDEO_IOD = 60.0  # the face's interocular distance in the video frame, pixels
 VIDEO_FPS = 25
-#: Seed and corpus indices of the pairs shown: chosen for distinct AUs and emotions (surprise, anger, sadness).
-SEED = 0
-PAIR_INDICES = (0, 1, 4)
+#: Seed and corpus indices of the pairs shown: chosen for distinct AUs and emotions (sadness, happiness, anger).
+SEED = 7
+PAIR_INDICES = (1, 8, 11)
 # The synthetic corpus's upper amplitudes: visible in the amplified difference yet still micro (a few pixels).
 AMPLITUDE_PX = (2.0, 3.0)
-VIDEO_MOVES = ((6, "", 2.0), (12, "", 3.0))  # AU, side ("" for both), peak displacement in crop pixels
+#: Frames the size of a small webcam picture, the face large enough to be read at a glance.
+PAIR_RENDERING = Rendering(frame_sizes=((320, 240),), iod_px=(50.0, 60.0), roll_deg=8.0, jpeg_quality=(90, 95))
+VIDEO_MOVES = ((6, "", 2.0), (12, "", 3.0))  # AU, side ("" for both), peak displacement at the reference IOD
 VIDEO_FRAMES = 30  # 1.2 s at 25 fps: within the 0.5 s of a micro-expression plus neutral frames around it
 
 
@@ -41,17 +47,19 @@ def write_pairs(out_dir: Path) -> list[dict]:
     """The chosen synthetic samples as ``<sample>_onset.png`` / ``<sample>_apex.png``, with their labels."""
     faces = load_faces(public_domain_only=True)
     corpus = make_synthetic_corpus(
-        num_samples=max(PAIR_INDICES) + 1, seed=SEED, amplitude_px=AMPLITUDE_PX, image_size=PAIR_SIZE,
-        aus=AU_SETS["casme2"], faces=faces,
+        num_samples=max(PAIR_INDICES) + 1, seed=SEED, amplitude_px=AMPLITUDE_PX, aus=AU_SETS["casme2"], faces=faces,
+        rendering=PAIR_RENDERING, neutral_prob=0.0,
     )
     notes = licence_notes(faces)
+    # The corpus's own JPEG bytes, written as they are (decoding and saving again would change the pixels).
+    raw = corpus.cast_column("onset", Image(decode=False)).cast_column("apex", Image(decode=False))
     written = []
     for index in PAIR_INDICES:
-        row = corpus[index]
+        row = raw[index]
         stem = row["sample_id"].replace("/", "_")
         for frame in ("onset", "apex"):
-            row[frame].save(out_dir / f"{stem}_{frame}.png", optimize=True)
-        written.append({"onset": f"{stem}_onset.png", "apex": f"{stem}_apex.png", "aus": row["aus"],
+            (out_dir / f"{stem}_{frame}.jpg").write_bytes(row[frame]["bytes"])
+        written.append({"onset": f"{stem}_onset.jpg", "apex": f"{stem}_apex.jpg", "aus": row["aus"],
                         "emotion": row["emotion"], "licence": notes[row["subject"]]})
     return written
 
@@ -60,8 +68,11 @@ def write_video(out_dir: Path) -> dict:
     """The astronaut smiling at micro-expression amplitude, as VP8 WebM (OpenCV's wheels encode it; browsers play
     it, so the Space needs no ffmpeg to show the example)."""
     astronaut = [face for face in load_faces(public_domain_only=True) if face.subject == "astronaut"]
-    subject = prepare_subjects(astronaut, VIDEO_SIZE)[0]
-    identity = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
+    subject = prepare_subjects(astronaut)[0]
+    scale = VIDEO_IOD / subject.iod
+    shift = VIDEO_SIZE / 2 - scale * subject.size / 2
+    camera = Camera(VIDEO_SIZE, VIDEO_SIZE, np.array([[scale, 0.0, shift], [0.0, scale, shift]]))
+    to_subject = subject.iod / REFERENCE_IOD
     path = out_dir / "astronaut_smile.webm"
     writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"VP80"), VIDEO_FPS, (VIDEO_SIZE, VIDEO_SIZE))
     if not writer.isOpened():
@@ -72,9 +83,9 @@ def write_video(out_dir: Path) -> dict:
     fade = (t > 14) & (t < 26)
     envelope[fade] = 0.5 + 0.5 * np.cos(np.pi * (t[fade] - 14) / 12)
     for strength in envelope:
-        moves = [(au, side, peak * strength) for au, side, peak in VIDEO_MOVES]
-        field = displacement_grid(subject.landmarks, moves, VIDEO_SIZE) if strength > 0 else None
-        frame = np.clip(np.rint(_render(subject, identity, field)), 0, 255).astype(np.uint8)
+        moves = [(au, side, peak * strength * to_subject) for au, side, peak in VIDEO_MOVES]
+        field = displacement_grid(subject.landmarks, moves, subject.size) if strength > 0 else None
+        frame = np.clip(np.rint(render_frame(subject, camera, displacement=field)), 0, 255).astype(np.uint8)
         writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
     writer.release()
     return {"video": path.name, "aus": [au for au, _, _ in VIDEO_MOVES], "apex_frame": 14, "fps": VIDEO_FPS,

@@ -177,7 +177,8 @@ def test_browser_example_to_result(space, tmp_path):
             page.get_by_role("button", name="Detect AUs", exact=True).click()
             page.get_by_text("No face found").first.wait_for(timeout=30_000)
             page.get_by_text(labels[1], exact=True).click()  # fills the onset and apex inputs
-            page.locator("img[src*='hopper']").first.wait_for(timeout=10_000)
+            subject = labels[1].split(":")[0]
+            page.locator(f"img[src*='{subject}']").first.wait_for(timeout=10_000)
             page.get_by_role("button", name="Detect AUs", exact=True).click()
             status = page.locator("#status")
             status.get_by_text("AUs present").wait_for(timeout=30_000)

@@ -22,6 +22,7 @@ from microau_hf.train import au_detection_scores, best_thresholds, check_dataset
 from microau_hf.train import au_f1
 from microau_hf.train.loop import LoopSettings, train
 from microau_hf.train.loso import ProtocolSettings, run_protocol
+from microau_hf.train.metrics import invented_au_rates
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -36,6 +37,17 @@ def test_f1_is_the_positive_class_and_macro_f1_is_labelled_apart():
     assert scores["per_au"]["AU2"]["macro_f1_for_comparison"] == pytest.approx((0 + 6 / 7) / 2)
     assert scores["mean_f1"] == pytest.approx(0.25)
     assert scores["mean_macro_f1_for_comparison"] > scores["mean_f1"]
+
+
+def test_invented_aus_are_counted_on_single_au_and_neutral_samples():
+    labels = np.array([[1, 0, 0], [0, 1, 0], [0, 0, 0], [1, 1, 0]])
+    predictions = np.array([[1, 1, 0], [0, 1, 0], [0, 0, 1], [1, 1, 1]])
+    rates = invented_au_rates(labels, predictions, ["AU1", "AU2", "AU4"])
+    # Single-AU samples 0 and 1: AU2 invented on sample 0 (1 of 1), AU1 never (0 of 1), AU4 never (0 of 2).
+    assert rates["per_au"]["AU2"] == {"rate": 1.0, "samples": 1}
+    assert rates["per_au"]["AU4"] == {"rate": 0.0, "samples": 2}
+    assert rates["overall"] == pytest.approx(1 / 4) and rates["single_au_samples"] == 2
+    assert rates["neutral"] == pytest.approx(1 / 3) and rates["neutral_samples"] == 1  # the two-AU row is neither
 
 
 def test_evaluate_module_loads_by_path_offline():

@@ -1,7 +1,9 @@
-"""A contact sheet of a corpus: onset, apex and where they differ, row by row, with the AU labels.
+"""A contact sheet of a corpus: the onset frame, then the aligned onset crop and where the apex differs from it, row by
+row, with the AU labels.
 
-Micro-movements are invisible side by side, which is the point; the amplified difference shows whether a sample moves
-where its labels say (the AUs' template regions are outlined on it). Works on any corpus with the
+Micro-movements are invisible side by side, which is the point; the amplified difference of the aligned crops (made by
+the face pipeline, as the model gets them) shows whether a sample moves where its labels say: the labelled AUs'
+regions, placed from the onset's landmarks, are outlined on it. Works on any corpus with the
 :func:`~microau_hf.data.schema.sample_features` columns, synthetic or converted. The README figure is made with::
 
     python -m microau_hf.data.contact_sheet docs/synthetic_contact_sheet.png
@@ -20,14 +22,20 @@ from datasets import Dataset, load_from_disk
 from PIL import Image, ImageDraw, ImageFont
 
 from ..aus import CATALOGUE
+from ..face.pipeline import FacePreparer
 
-HEADER = ("onset", "apex", "|apex - onset| x{gain:g}")
+HEADER = ("onset frame", "aligned onset crop", "aligned |apex - onset| x{gain:g}")
 TEXT_WIDTH = 200
 BOX_COLOUR = (80, 255, 80)
 
 
-def _as_array(image: Image.Image, tile: int) -> np.ndarray:
-    return np.asarray(image.convert("RGB").resize((tile, tile), Image.Resampling.BILINEAR), dtype=np.float32)
+def _as_array(image: Image.Image | np.ndarray, tile: int) -> np.ndarray:
+    image = image if isinstance(image, Image.Image) else Image.fromarray(image)
+    image = image.convert("RGB")
+    image.thumbnail((tile, tile), Image.Resampling.BILINEAR)  # the whole frame, its aspect kept
+    framed = Image.new("RGB", (tile, tile), "white")
+    framed.paste(image, ((tile - image.width) // 2, (tile - image.height) // 2))
+    return np.asarray(framed, dtype=np.float32)
 
 
 def difference_heat_map(onset: np.ndarray, apex: np.ndarray, gain: float) -> np.ndarray:
@@ -37,10 +45,10 @@ def difference_heat_map(onset: np.ndarray, apex: np.ndarray, gain: float) -> np.
     return cv2.cvtColor(cv2.applyColorMap(scaled, cv2.COLORMAP_INFERNO), cv2.COLOR_BGR2RGB)
 
 
-def _outline_regions(heat: np.ndarray, aus: list[int]) -> np.ndarray:
+def _outline_regions(heat: np.ndarray, boxes: list[list]) -> np.ndarray:
     size = heat.shape[0]
-    for number in aus:
-        for x0, y0, x1, y1 in CATALOGUE[number].template_boxes if number in CATALOGUE else ():
+    for au_boxes in boxes:
+        for x0, y0, x1, y1 in au_boxes:
             corner0, corner1 = (round(x0 * size), round(y0 * size)), (round(x1 * size) - 1, round(y1 * size) - 1)
             cv2.rectangle(heat, corner0, corner1, BOX_COLOUR, 1)
     return heat
@@ -59,15 +67,20 @@ def _label_lines(row: dict) -> list[str]:
     ]
 
 
-def draw_contact_sheet(dataset: Dataset, n: int = 8, gain: float = 10.0, tile: int = 192) -> Image.Image:
-    """The first ``n`` samples of ``dataset``: onset | apex | amplified difference (AU regions outlined) | labels.
+def draw_contact_sheet(dataset: Dataset, n: int = 8, gain: float = 10.0, tile: int = 192,
+                       preparer: FacePreparer | None = None) -> Image.Image:
+    """The first ``n`` samples of ``dataset``: onset frame | aligned onset | amplified aligned difference (the labelled
+    AUs' regions outlined) | labels.
 
     ``gain`` multiplies the grey-level difference (a 2 px movement on an edge is ~10-30 grey levels); ``tile`` is the
-    side in pixels each frame is drawn at.
+    side in pixels each frame is drawn at; ``preparer``: the face pipeline (default: landmarks when MediaPipe is
+    installed, every AU of the catalogue, ``tile`` px crops). A row whose face the pipeline refuses shows the reason.
     """
     count = min(n, len(dataset))
     if count == 0:
         raise ValueError("the dataset is empty: nothing to draw")
+    preparer = preparer or FacePreparer(sorted(CATALOGUE), image_size=tile, patch_size=tile)
+    index_of = {au: k for k, au in enumerate(preparer.aus)}
     font = ImageFont.load_default()
     header = 18
     sheet = Image.new("RGB", (3 * tile + TEXT_WIDTH, header + count * tile), "white")
@@ -76,12 +89,19 @@ def draw_contact_sheet(dataset: Dataset, n: int = 8, gain: float = 10.0, tile: i
         draw.text((column * tile + 4, 3), title.format(gain=gain), fill="black", font=font)
     for index in range(count):
         row = dataset[index]
-        onset, apex = _as_array(row["onset"], tile), _as_array(row["apex"], tile)
-        heat = _outline_regions(difference_heat_map(onset, apex, gain), list(row["aus"]))
         top = header + index * tile
-        for column, pixels in enumerate((onset, apex, heat)):
-            sheet.paste(Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8)), (column * tile, top))
-        for line_number, line in enumerate(_label_lines(row)):
+        sheet.paste(Image.fromarray(_as_array(row["onset"], tile).astype(np.uint8)), (0, top))
+        prepared = preparer.prepare_batch([(row["onset"], row["apex"])], [str(row["sample_id"])])[0]
+        lines = _label_lines(row)
+        if prepared.ok:
+            onset, apex = (_as_array(crop, tile) for crop in (prepared.onset, prepared.apex))
+            labelled = [prepared.region_boxes[index_of[au]] for au in row["aus"] if au in index_of]
+            heat = _outline_regions(difference_heat_map(onset, apex, gain), labelled)
+            for column, pixels in enumerate((onset, heat), start=1):
+                sheet.paste(Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8)), (column * tile, top))
+        else:
+            lines.append(prepared.message[:40])
+        for line_number, line in enumerate(lines):
             draw.text((3 * tile + 6, top + 6 + 16 * line_number), line, fill="black", font=font)
     return sheet
 

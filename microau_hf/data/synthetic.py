@@ -5,7 +5,8 @@ one real, freely available face (:mod:`microau_hf.data.faces`). Each sample then
 
 1. draws an AU combination the way corpora show them: an EMFACS emotion prototype or a Davison objective-class
    combination (so AU1+2, AU4+7, AU6+12, AU15+17 co-occur, and lone AUs appear); in ``single_au_prob`` of the
-   samples one random AU of the set; in ``neutral_prob`` none at all;
+   samples one random AU of the set; in ``neutral_prob`` none at all (and 30 % of those are still pairs, whose apex
+   is the onset frame itself);
 2. frames the face in a camera picture of its own (:mod:`~microau_hf.data.render`): frame size, position, scale
    (interocular distance 30-90 px by default) and in-plane rotation drawn per sample;
 3. makes the apex by moving each AU's skin along its FACS direction (:mod:`~microau_hf.data.au_motion`), each AU
@@ -153,6 +154,9 @@ class SampleSettings:
     single_au_prob: float = 0.1
     unilateral_prob: float = 0.1
     neutral_prob: float = 0.15
+    #: Share of the neutral samples that are still pairs: the apex is the onset frame itself, as a duplicated video
+    #: frame (or a user checking the model with the same frame twice) gives. Nothing moved, so nothing is present.
+    still_prob: float = 0.3
 
 
 def draw_moves(rng: np.random.Generator, settings: SampleSettings) -> tuple[list[int], list[str], list[Move]]:
@@ -186,11 +190,15 @@ def make_sample(subject: SubjectFace, index: int, seed: int, settings: SampleSet
     flicker = rng.random() < nuisance.flicker_prob
     blur = rng.uniform(*nuisance.blur_sigma)
     quality = int(rng.integers(rendering.jpeg_quality[0], rendering.jpeg_quality[1] + 1))
+    still = not moves and rng.random() < settings.still_prob
     scaled = [(au, lat, amplitude * to_subject) for au, lat, amplitude in moves]
     field = displacement_grid(subject.landmarks, scaled, subject.size, rendering.field, rng) if scaled else None
-    onset = _blur(render_frame(subject, camera), blur)
-    apex = _relight(_blur(render_frame(subject, camera, motion, field), blur), rng, nuisance, flicker)
-    onset, apex = (_add_noise(frame, rng, nuisance) for frame in (onset, apex))
+    onset = _add_noise(_blur(render_frame(subject, camera), blur), rng, nuisance)
+    if still:
+        apex = onset
+    else:
+        apex = _relight(_blur(render_frame(subject, camera, motion, field), blur), rng, nuisance, flicker)
+        apex = _add_noise(apex, rng, nuisance)
 
     shown = frozenset(aus)
     return {

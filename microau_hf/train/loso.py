@@ -25,7 +25,7 @@ from ..face.pipeline import FacePreparer, LandmarkerChoice
 from ..emotion import evaluate_emotions
 from ..modeling_micro_au_clip import MicroAUClipModel
 from .collator import au_labels, check_dataset
-from .metrics import au_detection_scores, best_thresholds, markdown_table
+from .metrics import au_detection_scores, best_thresholds, invented_au_rates, markdown_table
 from .protocols import Fold, leave_one_corpus_out_folds, loso_folds
 from .trainer import make_trainer, training_arguments
 
@@ -40,7 +40,7 @@ class ProtocolSettings:
     epochs: float = 10.0
     max_steps: int = -1
     batch_size: int = 32
-    learning_rate: float = 5e-4
+    learning_rate: float = 1e-3  # measured on the synthetic corpus, user path: LOSO mean F1 0.699 vs 0.629 at 5e-4
     threshold: str = "fixed"  # "fixed" (0.5) or "train" (per-AU best F1 on the training fold)
     seed: int = 0
     pre_aligned: bool = False  # frames are aligned face crops: canonical template regions, no landmark model
@@ -118,8 +118,14 @@ def run_protocol(
     tested = dataset.select(indices)
     labels = au_labels(tested["aus"], config.aus).numpy()
     probabilities, predictions = np.concatenate(probabilities), np.concatenate(predictions)
+    groups = len(set(dataset["dataset" if settings.protocol == "loco" else "subject"]))
+    unit = "corpora" if settings.protocol == "loco" else "subjects"
     results = {
-        "protocol": settings.protocol.upper(),
+        # Coverage is part of the name: a partial LOSO must never read as a full one.
+        "protocol": f"{settings.protocol.upper()}, {len(folds)} of {groups} {unit} held out",
+        "face_path": "frames through the face pipeline (detection, alignment on the onset, landmark regions), "
+                     "as MicroAUPredictor serves them" if faces.landmarker is not None else
+                     "pre-aligned crops, canonical template regions",
         "dataset": sorted(set(tested["dataset"])) if "dataset" in tested.column_names else None,
         "aus": list(config.aus),
         "input_mode": config.input_mode,
@@ -127,6 +133,7 @@ def run_protocol(
         "face_pipeline": faces.report(),
         "folds": fold_rows,
         "scores": au_detection_scores(labels, predictions, config.au_names),
+        "invented_aus": invented_au_rates(labels, predictions, config.au_names),
         "emotion": evaluate_emotions(
             probabilities, config.aus,
             tested["emotion"] if "emotion" in tested.column_names else [None] * len(tested),

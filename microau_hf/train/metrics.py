@@ -61,6 +61,36 @@ def au_detection_scores(
     }
 
 
+def invented_au_rates(
+    labels: np.ndarray, predictions: np.ndarray, au_names: Sequence[str] | None = None
+) -> dict[str, object]:
+    """How often an AU is called present on samples that show exactly one *other* AU, and on samples with none.
+
+    On a single-AU sample, every other AU's region did not move (by the labels), so each call of another AU is
+    invented: from a neighbouring region, or from co-occurrence learnt by the dependency module. ``per_au[name]`` is
+    the share of single-AU samples of *other* AUs on which ``name`` was called; ``"overall"`` pools every (sample,
+    other AU) pair; ``"neutral"`` is the share of (no-AU sample, AU) pairs called present.
+    """
+    labels = np.asarray(labels).astype(bool)
+    predictions = np.asarray(predictions).astype(bool)
+    names = list(au_names) if au_names is not None else [str(i) for i in range(labels.shape[1])]
+    single = labels.sum(1) == 1
+    neutral = labels.sum(1) == 0
+    per_au = {}
+    for k, name in enumerate(names):
+        others = single & ~labels[:, k]
+        per_au[name] = {"rate": float(predictions[others, k].mean()) if others.any() else float("nan"),
+                        "samples": int(others.sum())}
+    pairs = single[:, None] & ~labels
+    return {
+        "overall": float(predictions[pairs].mean()) if pairs.any() else float("nan"),
+        "single_au_samples": int(single.sum()),
+        "neutral": float(predictions[neutral].mean()) if neutral.any() else float("nan"),
+        "neutral_samples": int(neutral.sum()),
+        "per_au": per_au,
+    }
+
+
 def best_thresholds(labels: np.ndarray, probabilities: np.ndarray, grid: Sequence[float] | None = None) -> np.ndarray:
     """Per-AU thresholds that maximise binary F1 on the given (training) predictions; never call this on a test fold."""
     grid = np.asarray(grid if grid is not None else np.linspace(0.05, 0.95, 19))
