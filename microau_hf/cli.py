@@ -29,14 +29,15 @@ def _quickstart(args: argparse.Namespace) -> None:
 
 
 def _synth(args: argparse.Namespace) -> None:
-    from .data.corpus_faces import check_corpus_faces
+    from .data.corpus_faces import check_corpus_faces, write_face_report
     from .data.synthetic import make_synthetic_corpus
 
     dataset = make_synthetic_corpus(args.out, num_samples=args.num_samples, seed=args.seed, aus=args.aus,
                                     amplitude_px=tuple(args.amplitude), overwrite=args.overwrite, progress=True)
     print(f"wrote {len(dataset)} samples of {len(set(dataset['subject']))} subjects to {args.out}")
     # The face pipeline's check, once: refused samples are listed, and the detections cached beside the corpus.
-    print(check_corpus_faces(dataset, name=str(args.out)).summary(str(args.out)))
+    faces = check_corpus_faces(dataset, name=str(args.out))
+    print(f"{faces.summary(str(args.out))} (details: {write_face_report(faces, args.out, str(args.out))})")
     if args.contact_sheet:
         from .data.contact_sheet import draw_contact_sheet
 
@@ -50,6 +51,13 @@ def _convert(args: argparse.Namespace) -> None:
     report = convert_corpus(args.corpus, args.root, args.out, with_frames=args.with_frames, cropped=args.cropped,
                             annotation=args.annotation)
     print(report.summary())
+    if not args.cropped:  # crops are pre-aligned (template regions); whole frames go through the face pipeline once
+        from datasets import load_from_disk
+
+        from .data.corpus_faces import check_corpus_faces, write_face_report
+
+        faces = check_corpus_faces(load_from_disk(str(args.out)), name=str(args.out))
+        print(f"{faces.summary(str(args.out))} (details: {write_face_report(faces, args.out, str(args.out))})")
     if args.push_to_hub:
         from datasets import load_from_disk
 

@@ -67,9 +67,11 @@ def run(settings: QuickstartSettings) -> dict:
 
 
 def _report(results: dict, settings: QuickstartSettings, checkpoint: Path, plot: Path) -> None:
-    subjects = len(results["folds"])
     print()
-    print(markdown_table(results["scores"], f"LOSO on the synthetic corpus ({subjects} held-out subjects, pooled)"))
+    title = f"{results['protocol']}, synthetic corpus, frames through the face pipeline (as predict sees them), pooled"
+    print(markdown_table(results["scores"], title))
+    faces = results["face_pipeline"]
+    print(f"face pipeline: {faces['usable']} samples used, {len(faces['refused'])} refused (no usable face)")
     for kind, row in results["emotion"].items():
         print(f"label-free {kind.replace('_', ' ')}: UF1 {row['uf1']:.3f}  UAR {row['uar']:.3f}  "
               f"({row['samples']} samples scored; no emotion label was used in training)")

@@ -93,6 +93,8 @@ def main() -> None:
         rows.append({"name": name, "mean_f1": results["scores"]["mean_f1"],
                      "per_au_f1": {k: v["f1"] for k, v in results["scores"]["per_au"].items()},
                      "mean_macro_f1_for_comparison": results["scores"]["mean_macro_f1_for_comparison"],
+                     "invented_au_rate": results["invented_aus"]["overall"],
+                     "neutral_false_rate": results["invented_aus"]["neutral"], "protocol": results["protocol"],
                      "emotion": results["emotion"], "seconds": round(time.perf_counter() - start, 1)})
         print(f"{name:<50} mean F1 {rows[-1]['mean_f1']:.3f}  ({rows[-1]['seconds']:.0f} s)", flush=True)
     rows.append({"name": "all-positive guess (reference)", "mean_f1": all_positive_f1(dataset, make_config(args.aus, "test").aus, folds)})
@@ -111,16 +113,18 @@ def _merge_with_earlier(rows: list[dict], path: Path) -> list[dict]:
 
 def _write(rows, args, dataset, folds) -> None:
     held_out = [fold.name for fold in folds]
-    header = (f"LOSO on the synthetic corpus ({len(dataset)} samples, {len(set(dataset['subject']))} subjects; "
+    header = (f"LOSO ({len(held_out)} of {len(set(dataset['subject']))} subjects held out) on the synthetic corpus ({len(dataset)} samples, {len(set(dataset['subject']))} subjects; "
               f"held out: {', '.join(held_out)}), preset `{args.preset}`, {args.epochs:g} epochs, seed {args.seed}. "
               f"Mean binary F1 of the positive class, pooled over the held-out subjects. Random initial weights; the text "
-              f"tower is frozen except in the row that says it is trained.")
+              f"tower is frozen except in the row that says it is trained. Frames go through the face pipeline, as "
+              f"`predict` serves them. Invented AUs: share of (single-AU sample, other AU) pairs called present.")
     names = list(rows[0]["per_au_f1"]) if "per_au_f1" in rows[0] else []
-    lines = [header, "", "| row | mean F1 | " + " | ".join(n.split(" ")[0] for n in names) + " |",
-             "|---|---:|" + "---:|" * len(names)]
+    lines = [header, "", "| row | mean F1 | invented AUs | " + " | ".join(n.split(" ")[0] for n in names) + " |",
+             "|---|---:|---:|" + "---:|" * len(names)]
     for row in rows:
         per_au = " | ".join(f"{row['per_au_f1'][n]:.2f}" for n in names) if "per_au_f1" in row else " | ".join("" for _ in names)
-        lines.append(f"| {row['name']} | {row['mean_f1']:.3f} | {per_au} |")
+        invented = f"{row['invented_au_rate']:.3f}" if "invented_au_rate" in row else ""
+        lines.append(f"| {row['name']} | {row['mean_f1']:.3f} | {invented} | {per_au} |")
     command = ("python scripts/benchmark_ablation.py " + f"--num-samples {args.num_samples} --folds {args.folds} "
                f"--epochs {args.epochs:g} --preset {args.preset} --aus {args.aus} --seed {args.seed} --out {args.out}")
     lines += ["", f"Made with: `{command}`", ""]

@@ -32,9 +32,12 @@ EXAMPLES_DIR = Path(__file__).resolve().parent / "examples"
 VIDEO_SIZE = 240
 VIDEO_IOD = 60.0  # the face's interocular distance in the video frame, pixels
 VIDEO_FPS = 25
-#: Seed and corpus indices of the pairs shown: chosen for distinct AUs and emotions (sadness, happiness, anger).
+#: Seed and corpus indices of the pairs shown: chosen for distinct emotions (fear, happiness, sadness) among the first
+#: 30 samples of this seed that the quickstart's checkpoint reads exactly, with every AU probability at least 0.25
+#: from the 0.5 threshold. It reads 12 of those 30 exactly (AU1 and AU4, which share the inner brows, are the usual
+#: confusion): these examples show what the demo does, the held-out LOSO table says how well it does.
 SEED = 7
-PAIR_INDICES = (1, 8, 11)
+PAIR_INDICES = (0, 10, 29)
 # The synthetic corpus's upper amplitudes: visible in the amplified difference yet still micro (a few pixels).
 AMPLITUDE_PX = (2.0, 3.0)
 #: Frames the size of a small webcam picture, the face large enough to be read at a glance.

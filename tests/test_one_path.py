@@ -99,6 +99,9 @@ def test_the_cache_serves_unchanged_frames_and_changed_frames_are_detected_again
 
     other_backend = FaceCache.load(face_cache_path(dataset), "dlib")
     assert len(other_backend) == 0  # a cache made by another backend is not used
+    garbage = tmp_path / "cache.safetensors"
+    garbage.write_bytes(b"not a cache")
+    assert len(FaceCache.load(garbage, "mediapipe")) == 0  # an unreadable cache is rebuilt, never trusted
     counting.close()
 
 

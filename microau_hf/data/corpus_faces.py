@@ -13,6 +13,7 @@ frame content, so it is reused across runs and never trusted for frames that cha
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,12 +22,15 @@ from typing import Any
 from datasets import Dataset
 from tqdm.auto import tqdm
 
+from ..atomic import atomic_write_text
 from ..face.cache import CACHE_FILE_NAME, FaceCache
 from ..face.io import ImageLoadError, load_pair
 from ..face.landmarks import LandmarkBackend, NoFaceError, load_landmarker
 from ..face.pipeline import FaceFinder, FacePreparer, LandmarkerChoice
 
 logger = logging.getLogger(__name__)
+
+FACE_REPORT_NAME = "face_report.json"
 
 
 @dataclass
@@ -112,6 +116,14 @@ def check_corpus_faces(
     return faces
 
 
+def write_face_report(faces: CorpusFaces, folder: str | Path, name: str = "dataset") -> Path:
+    """``face_report.json`` in a corpus folder: how many rows the face pipeline can use, and each refused row with its
+    reason (the rows training and evaluation will leave out)."""
+    path = Path(folder) / FACE_REPORT_NAME
+    atomic_write_text(path, json.dumps({"summary": faces.summary(name), **faces.report()}, indent=2) + "\n")
+    return path
+
+
 def _save_cache(cache: FaceCache | None, path: Path | None) -> Path | None:
     if cache is None or path is None:
         return None
@@ -124,4 +136,4 @@ def _save_cache(cache: FaceCache | None, path: Path | None) -> Path | None:
         return None
 
 
-__all__ = ["CorpusFaces", "check_corpus_faces", "face_cache_path"]
+__all__ = ["CorpusFaces", "FACE_REPORT_NAME", "check_corpus_faces", "face_cache_path", "write_face_report"]

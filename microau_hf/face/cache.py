@@ -98,9 +98,11 @@ class FaceCache:
         path = Path(path)
         if not path.is_file():
             return cache
+        from safetensors import SafetensorError
+
         try:
             cache._entries = _read_entries(path, backend)
-        except (OSError, ValueError, KeyError, json.JSONDecodeError) as err:
+        except (OSError, ValueError, KeyError, IndexError, SafetensorError) as err:
             logger.info("face cache %s not used (%s); the faces are detected again", path, err)
         return cache
 
