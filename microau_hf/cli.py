@@ -14,12 +14,21 @@ from __future__ import annotations
 
 import argparse
 import json
+import pickle
 import sys
+import zipfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 # Failures a user can fix: reported as one line. Anything else is a bug and keeps its traceback.
-USER_ERRORS: tuple[type[BaseException], ...] = (ValueError, FileNotFoundError, FileExistsError, KeyError, OSError, ImportError)
+USER_ERRORS: tuple[type[BaseException], ...] = (ValueError, FileNotFoundError, FileExistsError, KeyError, OSError,
+                                                ImportError, pickle.UnpicklingError, zipfile.BadZipFile, EOFError)
+
+
+def _user_errors() -> tuple[type[BaseException], ...]:
+    """The error types a user's input can cause, mapped to one line and exit 2 (safetensors' only once loaded)."""
+    safetensors = sys.modules.get("safetensors")
+    return USER_ERRORS + ((safetensors.SafetensorError,) if safetensors is not None else ())
 
 
 def _quickstart(args: argparse.Namespace) -> None:
@@ -49,7 +58,7 @@ def _convert(args: argparse.Namespace) -> None:
     from .data.converters import convert_corpus
 
     report = convert_corpus(args.corpus, args.root, args.out, with_frames=args.with_frames, cropped=args.cropped,
-                            annotation=args.annotation)
+                            annotation=args.annotation, overwrite=args.overwrite)
     print(report.summary())
     if not args.cropped:  # crops are pre-aligned (template regions); whole frames go through the face pipeline once
         from datasets import load_from_disk
@@ -187,6 +196,8 @@ def build_parser() -> argparse.ArgumentParser:
     convert.add_argument("--annotation", type=Path, help="the coding spreadsheet, if not in its usual place")
     convert.add_argument("--with-frames", action="store_true", help="store every frame from onset to offset")
     convert.add_argument("--cropped", action="store_true", help="CASME II: use the Cropped/ release")
+    convert.add_argument("--overwrite", action="store_true",
+                         help="replace an earlier conversion in --out (a folder holding other files is never replaced)")
     convert.add_argument("--push-to-hub", metavar="REPO", help="also publish the dataset (for your team)")
     convert.add_argument("--private", action="store_true")
     convert.set_defaults(handler=_convert)
@@ -270,7 +281,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-    except USER_ERRORS as error:
+    except _user_errors() as error:
         message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         print(f"microau {args.command}: error: {message}", file=sys.stderr)
         return 2

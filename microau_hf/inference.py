@@ -28,6 +28,7 @@ import torch
 from PIL import Image
 
 from .aus import NO_EMOTION
+from .checkpoints import CheckpointError, check_checkpoint_folder, load_model
 from .emotion import emotion_probabilities, predict_classes, score_emotions, score_objective_classes
 from .face import FacePreparer, PreparedPair, build_processor, model_inputs
 from .face.io import ImageSource
@@ -38,11 +39,6 @@ from .results import AUScore, Prediction, VideoPrediction, save_results
 from .video import ApexTracker, FrameScorer, align_video
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
-MODEL_TYPE = "micro_au_clip"
-
-
-class CheckpointError(ValueError):
-    """A path or Hub id that is not a loadable Micro-AU CLIP checkpoint; one line naming it."""
 
 
 class FolderError(ValueError):
@@ -54,33 +50,10 @@ class FolderError(ValueError):
 # ----------------------------------------------------------------------------------------------------------------
 
 
-def check_checkpoint_folder(folder: Path) -> None:
-    """Refuse a local folder that is not a Micro-AU CLIP checkpoint, before transformers gives a longer error."""
-    if not folder.is_dir():
-        raise CheckpointError(f"{folder}: not a folder; give a checkpoint folder (save_pretrained) or a Hub id")
-    config_file = folder / "config.json"
-    if not config_file.is_file():
-        raise CheckpointError(f"{folder}: not a Micro-AU CLIP checkpoint (no config.json)")
-    try:
-        model_type = json.loads(config_file.read_text()).get("model_type")
-    except (json.JSONDecodeError, UnicodeDecodeError, AttributeError):
-        raise CheckpointError(f"{config_file}: not a readable JSON config") from None
-    if model_type != MODEL_TYPE:
-        raise CheckpointError(f"{folder}: not a Micro-AU CLIP checkpoint (config.json model_type is {model_type!r})")
-    if not any(folder.glob("*.safetensors")):
-        raise CheckpointError(f"{folder}: no .safetensors weights (save the model with save_pretrained)")
-
-
 def _load(path: str | os.PathLike) -> tuple[MicroAUClipModel, MicroAUClipProcessor]:
+    model = load_model(path)
     local = Path(path).expanduser()
-    if local.exists():
-        check_checkpoint_folder(local)
     source = str(local) if local.exists() else str(path)
-    try:
-        model = MicroAUClipModel.from_pretrained(source)
-    except (OSError, ValueError, KeyError) as err:
-        where = "" if local.exists() else " (no such folder, and not loadable as a Hub id)"
-        raise CheckpointError(f"{path}: cannot load the model{where}: {str(err).splitlines()[0]}") from None
     try:
         processor = MicroAUClipProcessor.from_pretrained(source)
     except (OSError, ValueError, TypeError):

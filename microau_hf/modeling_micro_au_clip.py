@@ -242,6 +242,14 @@ class MicroAUClipPreTrainedModel(PreTrainedModel):
     # The Trainer must not rescale our loss by the number of items (it is already a per-batch mean).
     accepts_loss_kwargs = False
 
+    @classmethod
+    def from_pretrained(cls, *args, **kwargs):
+        """`PreTrainedModel.from_pretrained`, reading safetensors weights only: a pickled `pytorch_model.bin` can run
+        code when it is loaded, so it is never read, even when it is the only weight file there."""
+        if kwargs.get("use_safetensors") is False:
+            raise ValueError("Micro-AU CLIP loads safetensors weights only (use_safetensors=False is refused)")
+        return super().from_pretrained(*args, **{**kwargs, "use_safetensors": True})
+
     @torch.no_grad()
     def _init_weights(self, module: nn.Module) -> None:
         """The layers Micro-AU CLIP adds; the CLIP towers are sub-models and initialise themselves.
@@ -314,7 +322,7 @@ class MicroAUClipModel(MicroAUClipPreTrainedModel):
         The towers' configs in `config` are replaced by the checkpoint's, so the prompts' token ids and the region
         boxes of `config` are kept while the architecture follows the checkpoint.
         """
-        clip = CLIPModel.from_pretrained(clip_name_or_path, **clip_kwargs)
+        clip = CLIPModel.from_pretrained(clip_name_or_path, **{"use_safetensors": True, **clip_kwargs})
         config.vision_config = clip.config.vision_config
         config.text_config = clip.config.text_config
         config.projection_dim = clip.config.projection_dim

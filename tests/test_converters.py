@@ -226,7 +226,7 @@ def test_a_failed_rerun_keeps_the_previous_output(tmp_path, monkeypatch):
     convert("casme2", root, out)
     monkeypatch.setattr(common, "read_image", lambda path, base: (_ for _ in ()).throw(RuntimeError("boom")))
     with pytest.raises(Exception):
-        convert_corpus("casme2", root, out, progress=False)
+        convert_corpus("casme2", root, out, progress=False, overwrite=True)
     assert len(datasets.load_from_disk(str(out))) == 3
     assert leftovers(tmp_path) == []
 
@@ -236,7 +236,9 @@ def test_rerunning_replaces_the_output(tmp_path):
     out = tmp_path / "out"
     _, first = convert("casme2", root, out)
     build_casme2(root, casme2_rows()[:2])  # the sheet now has two rows
-    report, second = convert("casme2", root, out)
+    with pytest.raises(FileExistsError, match="pass --overwrite"):
+        convert("casme2", root, out)
+    report, second = convert("casme2", root, out, overwrite=True)
     assert (len(first), len(second), report.rows_written) == (3, 2, 2)
     assert sorted(second["sample_id"]) == ["01/EP02_01f", "02/EP03_02"]
     assert leftovers(tmp_path) == []
@@ -247,9 +249,20 @@ def test_refuses_to_replace_a_folder_that_is_not_a_dataset(tmp_path):
     precious = tmp_path / "thesis"
     precious.mkdir()
     (precious / "chapter1.tex").write_text("...")
-    with pytest.raises(ValueError, match="not a converted dataset"):
-        convert_corpus("casme2", root, precious, progress=False)
+    with pytest.raises(FileExistsError, match="did not write"):
+        convert_corpus("casme2", root, precious, progress=False, overwrite=True)
     assert (precious / "chapter1.tex").exists()
+
+
+def test_never_replaces_a_dataset_folder_that_also_holds_the_users_files(tmp_path):
+    root = build_casme2(tmp_path / "CASME2")
+    out = tmp_path / "out"
+    convert("casme2", root, out)
+    (out / "my_notes.txt").write_text("keep me")
+    for overwrite in (False, True):
+        with pytest.raises(FileExistsError, match=r"did not write \(my_notes.txt\)"):
+            convert_corpus("casme2", root, out, progress=False, overwrite=overwrite)
+    assert (out / "my_notes.txt").read_text() == "keep me" and len(datasets.load_from_disk(str(out))) == 3
 
 
 def test_corrupt_frames_are_refused_and_an_all_refused_run_still_writes(tmp_path):
@@ -258,3 +271,34 @@ def test_corrupt_frames_are_refused_and_an_all_refused_run_still_writes(tmp_path
     report, dataset = convert("casme2", root, tmp_path / "out")
     assert len(dataset) == 0 and dataset.features == sample_features()
     assert [n.rule for n in report.refused] == ["unreadable_image"]
+
+
+@pytest.mark.parametrize("cell", ["foo", "12X", "??"])
+def test_a_wholly_unreadable_au_cell_refuses_its_row(tmp_path, cell):
+    rows = casme2_rows() + [FixtureRow("05", "EP19_01", 10, 12, 14, cell, "others")]
+    report, dataset = convert("casme2", build_casme2(tmp_path / "CASME2", rows), tmp_path / "out")
+    assert "05/EP19_01" not in by_id(dataset)  # never an all-negative training row
+    (refused,) = notes(report, "au_unreadable", refused=True)
+    assert refused.sample == "05/EP19_01" and cell in refused.detail and "no AU could be read" in refused.detail
+
+
+def test_an_au_code_outside_the_catalogue_is_named_in_the_report(tmp_path):
+    rows = casme2_rows() + [FixtureRow("05", "EP19_01", 10, 12, 14, "AU99+4", "others")]
+    report, dataset = convert("casme2", build_casme2(tmp_path / "CASME2", rows), tmp_path / "out")
+    assert by_id(dataset)["05/EP19_01"]["aus"] == [4, 99]
+    (note,) = notes(report, "au_not_in_catalogue")
+    assert note.sample == "05/EP19_01" and "AU 99 not in the AU catalogue" in note.detail
+
+
+def test_a_text_file_named_xlsx_is_one_line(tmp_path, capsys):
+    from microau_hf.cli import main
+
+    root = build_casme2(tmp_path / "CASME2")
+    sheet = root / "CASME2-coding-20140508.xlsx"
+    sheet.write_text("subject,filename\n01,EP02_01f\n")
+    with pytest.raises(ValueError, match="not a readable .xlsx workbook"):
+        convert_corpus("casme2", root, tmp_path / "out", progress=False)
+    assert main(["convert", "casme2", "--root", str(root), "--out", str(tmp_path / "out2")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and str(sheet) in err and "Traceback" not in err
+    assert not (tmp_path / "out").exists() and not (tmp_path / "out2").exists()

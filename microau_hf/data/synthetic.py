@@ -35,7 +35,7 @@ import numpy as np
 from datasets import Dataset, concatenate_datasets, load_from_disk
 from tqdm.auto import tqdm
 
-from ..atomic import atomic_directory
+from ..atomic import atomic_directory, check_replaceable
 from ..aus import AU_SETS, EMOTION_PROTOTYPES, NO_EMOTION, OBJECTIVE_CLASSES, resolve_au_set
 from .au_motion import AU_MOTIONS, KERNELS, LATERAL_AUS, Move, displacement_grid
 from .faces import FaceImage, load_faces
@@ -250,8 +250,8 @@ def make_synthetic_corpus(
     """
     settings = _settings(num_samples, amplitude_px, aus, nuisance, rendering, single_au_prob, unilateral_prob,
                          neutral_prob)
-    if out_dir is not None and Path(out_dir).exists() and not overwrite:
-        raise FileExistsError(f"{out_dir} already exists; pass overwrite=True to replace it")
+    if out_dir is not None:
+        check_replaceable(out_dir, overwrite, flag="--overwrite (overwrite=True)")  # before the work, not after
     subjects = prepare_subjects(load_faces() if faces is None else faces)
     features = sample_features()
     chunks = []
@@ -294,11 +294,11 @@ def _settings(num_samples, amplitude_px, aus, nuisance, rendering, single_au_pro
 def save_atomically(dataset: Dataset, out_dir: str | os.PathLike, overwrite: bool = False) -> Path:
     """``dataset.save_to_disk`` into a hidden folder beside ``out_dir``, then renamed into place.
 
-    A reader never sees a half-written corpus: ``out_dir`` is either absent, the old corpus, or the new one whole.
+    A reader never sees a half-written corpus: ``out_dir`` is either absent, the old corpus, or the new one whole. An
+    existing corpus is replaced only with ``overwrite``, and a folder holding anything else never.
     """
     out = Path(out_dir)
-    if out.exists() and not overwrite:
-        raise FileExistsError(f"{out} already exists; pass overwrite=True to replace it")
+    check_replaceable(out, overwrite, flag="--overwrite (overwrite=True)")
     with atomic_directory(out) as staged:
         dataset.save_to_disk(str(staged))
     return out

@@ -28,7 +28,8 @@ from torch.utils.data import DataLoader, Sampler
 from tqdm.auto import tqdm
 from transformers import get_cosine_schedule_with_warmup
 
-from ..atomic import atomic_directory
+from ..atomic import atomic_directory, remove_stale_staging
+from ..checkpoints import load_model
 from ..aus import resolve_au_set
 from ..data.corpus_faces import check_corpus_faces
 from ..modeling_micro_au_clip import MicroAUClipModel
@@ -90,7 +91,7 @@ class EpochShuffle(Sampler[int]):
 
 def build_model(settings: LoopSettings, train_labels: torch.Tensor | None = None) -> MicroAUClipModel:
     if settings.model:
-        return MicroAUClipModel.from_pretrained(settings.model)
+        return load_model(settings.model)
     config = make_config(settings.aus, preset=settings.preset, **settings.config_overrides)
     if train_labels is not None:
         config.au_pos_weight = positive_weights(train_labels)
@@ -100,16 +101,19 @@ def build_model(settings: LoopSettings, train_labels: torch.Tensor | None = None
 
 
 def _latest_checkpoint(output_dir: Path) -> Path:
-    checkpoints = sorted(output_dir.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1]))
-    if not checkpoints:
-        raise FileNotFoundError(f"{output_dir}: no checkpoint-* folder to resume from")
-    return checkpoints[-1]
+    """The checkpoint-<step> folder with the highest step; other folders (``checkpoint-old``, a copy) are ignored."""
+    steps = {int(p.name.split("-", 1)[1]): p for p in output_dir.glob("checkpoint-*")
+             if p.is_dir() and p.name.split("-", 1)[1].isdigit()}
+    if not steps:
+        raise FileNotFoundError(f"{output_dir}: no checkpoint-<step> folder to resume from")
+    return steps[max(steps)]
 
 
 def save_checkpoint(folder: Path, accelerator: Accelerator, model, optimizer, scheduler, state: dict) -> None:
     """Write one checkpoint atomically (main process), all processes waiting for it."""
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
+        remove_stale_staging(folder.parent, "checkpoint-*")  # what a run killed mid-save left behind
         with atomic_directory(folder) as staged:
             accelerator.unwrap_model(model).save_pretrained(staged, safe_serialization=True)
             torch.save(optimizer.state_dict(), staged / "optimizer.pt")
@@ -124,11 +128,32 @@ def load_checkpoint(folder: Path, accelerator: Accelerator, model, optimizer, sc
 
     if not (folder / STATE_FILE).exists() or not (folder / "model.safetensors").exists():
         raise FileNotFoundError(f"{folder}: not a training checkpoint (needs {STATE_FILE} and model.safetensors)")
-    accelerator.unwrap_model(model).load_state_dict(load_file(folder / "model.safetensors"), strict=False)
-    optimizer.load_state_dict(torch.load(folder / "optimizer.pt", weights_only=True, map_location="cpu"))
-    scheduler.load_state_dict(torch.load(folder / "scheduler.pt", weights_only=True))
-    torch.set_rng_state(torch.load(folder / "rng_state.pt", weights_only=True)["cpu"])
-    return json.loads((folder / STATE_FILE).read_text())
+    accelerator.unwrap_model(model).load_state_dict(_read(folder / "model.safetensors", load_file), strict=False)
+    optimizer.load_state_dict(_read(folder / "optimizer.pt", _tensors_only))
+    scheduler.load_state_dict(_read(folder / "scheduler.pt", _tensors_only))
+    torch.set_rng_state(_read(folder / "rng_state.pt", _tensors_only)["cpu"])
+    return _read(folder / STATE_FILE, lambda path: json.loads(path.read_text()))
+
+
+def _tensors_only(path: Path) -> Any:
+    return torch.load(path, weights_only=True, map_location="cpu")
+
+
+def _read(path: Path, reader) -> Any:
+    """``reader(path)``, with whatever a damaged or foreign file raises turned into one line naming it. A refused
+    pickle (anything but tensors and plain containers) is reported, never loaded."""
+    from pickle import UnpicklingError
+
+    from safetensors import SafetensorError
+
+    try:
+        return reader(path)
+    except UnpicklingError:
+        raise ValueError(f"{path}: holds objects other than tensors (a pickle that could run code when loaded); "
+                         f"refused") from None
+    except (SafetensorError, RuntimeError, EOFError, KeyError, ValueError, OSError) as err:
+        problem = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise ValueError(f"{path}: unreadable checkpoint file ({problem[:200]})") from None
 
 
 def train(settings: LoopSettings) -> Path:

@@ -23,8 +23,10 @@ CONVERTERS: dict[str, Converter] = {
 
 
 def convert_corpus(name: str, root: str | Path, out: str | Path, *, with_frames: bool = False, cropped: bool = False,
-                   progress: bool = True, annotation: str | Path | None = None) -> ConversionReport:
-    """Convert the corpus ``name`` found under ``root`` into a dataset folder ``out`` (replaced if it exists).
+                   progress: bool = True, annotation: str | Path | None = None,
+                   overwrite: bool = False) -> ConversionReport:
+    """Convert the corpus ``name`` found under ``root`` into a dataset folder ``out`` (an earlier conversion there is
+    replaced only with ``overwrite``; a folder holding anything else, never).
 
     ``with_frames`` also stores every frame of onset..offset; ``cropped`` uses the corpus's own aligned crops (CASME II
     only); ``annotation`` points at the spreadsheet when it is not where the corpus puts it.
@@ -32,7 +34,7 @@ def convert_corpus(name: str, root: str | Path, out: str | Path, *, with_frames:
     if name not in CONVERTERS:
         raise ValueError(f"unknown corpus {name!r}; converters exist for {sorted(CONVERTERS)}")
     return CONVERTERS[name](root, out, with_frames=with_frames, cropped=cropped, progress=progress,
-                            annotation=annotation)
+                            annotation=annotation, overwrite=overwrite)
 
 
 __all__ = ["CONVERTERS", "REPORT_NAME", "ConversionReport", "RowNote", "convert_corpus"]

@@ -48,7 +48,7 @@ SPEC = CorpusSpec("casme2", "Sheet1", COLUMNS, OPTIONAL_COLUMNS, find_annotation
 
 
 def convert(root: str | Path, out: str | Path, *, with_frames: bool = False, cropped: bool = False,
-            progress: bool = True, annotation: str | Path | None = None) -> ConversionReport:
+            progress: bool = True, annotation: str | Path | None = None, overwrite: bool = False) -> ConversionReport:
     """Convert a CASME II folder; ``cropped`` reads the corpus's own aligned crops instead of the raw frames."""
     return run_conversion(SPEC, root, out, with_frames=with_frames, cropped=cropped, progress=progress,
-                          annotation=annotation)
+                          annotation=annotation, overwrite=overwrite)

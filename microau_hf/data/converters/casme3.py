@@ -58,7 +58,7 @@ SPEC = CorpusSpec("casme3", "label", COLUMNS, OPTIONAL_COLUMNS, find_annotation,
 
 
 def convert(root: str | Path, out: str | Path, *, with_frames: bool = False, cropped: bool = False,
-            progress: bool = True, annotation: str | Path | None = None) -> ConversionReport:
+            progress: bool = True, annotation: str | Path | None = None, overwrite: bool = False) -> ConversionReport:
     """Convert a CAS(ME)^3 part A folder (the micro-expression sheet with frame indices)."""
     return run_conversion(SPEC, root, out, with_frames=with_frames, cropped=cropped, progress=progress,
-                          annotation=annotation)
+                          annotation=annotation, overwrite=overwrite)

@@ -28,7 +28,8 @@ from PIL import Image as PILImage
 
 from ..au_codes import ParsedAUs, cell_text, parse_au_code
 from .files import SheetRow, read_sheet
-from .writing import check_replaceable, write_atomically
+from ...atomic import check_replaceable
+from .writing import write_atomically
 
 #: Values a frame or class cell holds when the corpus does not know it.
 UNKNOWN = frozenset({"", "/", "-", "none", "n/a", "na", "nan", "unknown", "-1"})
@@ -217,7 +218,13 @@ def _plan_row(spec, row, locate, with_frames, occurrences, notes) -> Sample:
     aus = parse_au_code(cells["aus"])
     if aus.unreadable:
         detail = f"{aus.raw!r}: could not read {list(aus.unreadable)}"
+        if not aus.aus:  # nothing readable: stored, it would train as a face with no AU at all
+            raise RowRefused("au_unreadable", detail + "; no AU could be read, so the row is left out")
         notes.append(RowNote(row.number, sample_id, "au_unreadable", detail))
+    if aus.not_in_catalogue:
+        detail = (f"{aus.raw!r}: AU {', '.join(map(str, aus.not_in_catalogue))} not in the AU catalogue; stored as "
+                  f"coded, but no model detects it")
+        notes.append(RowNote(row.number, sample_id, "au_not_in_catalogue", detail))
     notes += [RowNote(row.number, sample_id, "au_resolved", r.describe()) for r in aus.resolved]
     try:
         objective = parse_objective_class(cells.get("objective_class"))
@@ -304,15 +311,16 @@ def sample_rows(spec: CorpusSpec, samples: list[Sample], root: Path, with_frames
 
 
 def run_conversion(spec: CorpusSpec, root: str | Path, out: str | Path, *, with_frames: bool = False,
-                   cropped: bool = False, progress: bool = True,
-                   annotation: str | Path | None = None) -> ConversionReport:
-    """Convert one corpus folder into a ``datasets`` folder at ``out``; the report is saved inside it."""
+                   cropped: bool = False, progress: bool = True, annotation: str | Path | None = None,
+                   overwrite: bool = False) -> ConversionReport:
+    """Convert one corpus folder into a ``datasets`` folder at ``out``; the report is saved inside it. An existing
+    ``out`` is replaced only with ``overwrite``, and never when it holds files a conversion did not write."""
     start = time.perf_counter()
     root = Path(root).expanduser().resolve()
     if not root.is_dir():
         raise ValueError(f"{root}: corpus folder not found")
     out = Path(out).expanduser()
-    check_replaceable(out)  # fail before the work, not after it
+    check_replaceable(out, overwrite)  # fail before the work, not after it
     annotation = Path(annotation) if annotation else spec.find_annotation(root)
     locate = spec.frame_locator(root, cropped)
     rows = read_sheet(annotation, spec.sheet, spec.columns, spec.optional_columns)
@@ -321,7 +329,7 @@ def run_conversion(spec: CorpusSpec, root: str | Path, out: str | Path, *, with_
     write_atomically(
         lambda: sample_rows(spec, samples, root, with_frames, report),
         out, with_frames=with_frames, total=len(samples), progress=progress, desc=spec.name,
-        finish=lambda folder: _finish(report, folder, start),
+        finish=lambda folder: _finish(report, folder, start), overwrite=overwrite,
     )
     return report
 

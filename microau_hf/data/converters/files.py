@@ -8,6 +8,7 @@ found by its column names rather than by its position; whatever is missing is na
 from __future__ import annotations
 
 import re
+import zipfile
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -88,7 +89,12 @@ def read_sheet(path: Path, sheet: str, columns: Mapping[str, str], optional: Map
     path = Path(path)
     if not path.is_file():
         raise ValueError(f"{path}: annotation file not found")
-    book = openpyxl.load_workbook(path, read_only=True, data_only=True)
+    try:
+        book = openpyxl.load_workbook(path, read_only=True, data_only=True)
+    except (zipfile.BadZipFile, KeyError, OSError, ValueError) as err:
+        # An .xlsx is a zip of XML parts: a renamed text file, a truncated download or an old .xls all fail here.
+        problem = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise ValueError(f"{path}: not a readable .xlsx workbook ({problem})") from None
     try:
         names = {n.lower(): n for n in book.sheetnames}
         if sheet.lower() not in names:

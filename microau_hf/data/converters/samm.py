@@ -49,7 +49,7 @@ SPEC = CorpusSpec("samm", "MICRO_ONLY", COLUMNS, OPTIONAL_COLUMNS, find_annotati
 
 
 def convert(root: str | Path, out: str | Path, *, with_frames: bool = False, cropped: bool = False,
-            progress: bool = True, annotation: str | Path | None = None) -> ConversionReport:
+            progress: bool = True, annotation: str | Path | None = None, overwrite: bool = False) -> ConversionReport:
     """Convert a SAMM folder (the micro-expression sheet only)."""
     return run_conversion(SPEC, root, out, with_frames=with_frames, cropped=cropped, progress=progress,
-                          annotation=annotation)
+                          annotation=annotation, overwrite=overwrite)

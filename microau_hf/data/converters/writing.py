@@ -15,29 +15,19 @@ from pathlib import Path
 import datasets
 from tqdm.auto import tqdm
 
-from ...atomic import atomic_directory
+from ...atomic import atomic_directory, check_replaceable
 from ..schema import sample_features
-
-#: Files that mark a folder as a previous conversion, which may be replaced.
-_DATASET_MARKERS = ("dataset_info.json", "state.json", "conversion_report.json")
-
-
-def check_replaceable(out: Path) -> None:
-    """Refuse to replace a folder that is not a previous conversion: ``--out ~`` must not delete a home folder."""
-    if out.exists() and not out.is_dir():
-        raise ValueError(f"{out}: exists and is a file, not a dataset folder")
-    if out.is_dir() and any(out.iterdir()) and not any((out / name).exists() for name in _DATASET_MARKERS):
-        raise ValueError(f"{out}: exists and is not a converted dataset; refusing to replace it")
 
 
 def write_atomically(make_rows: Callable[[], Iterator[dict]], out: Path, *, with_frames: bool, total: int,
-                     progress: bool, desc: str, finish: Callable[[Path], None]) -> None:
+                     progress: bool, desc: str, finish: Callable[[Path], None], overwrite: bool = False) -> None:
     """Build the dataset from ``make_rows()`` in a temporary folder, call ``finish(folder)``, then move it to ``out``.
 
     ``finish`` writes what belongs beside the data (the report) before the rename, so ``out`` is never half-written.
+    An existing ``out`` is replaced only with ``overwrite`` and only if it holds nothing but an earlier conversion.
     """
     out = Path(out).expanduser().resolve()
-    check_replaceable(out)
+    check_replaceable(out, overwrite)
     out.parent.mkdir(parents=True, exist_ok=True)
     with atomic_directory(out) as built, tempfile.TemporaryDirectory(prefix=f".{out.name}.cache-", dir=out.parent) as cache:
         _build(make_rows, built, with_frames=with_frames, total=total, progress=progress, desc=desc, cache=Path(cache))

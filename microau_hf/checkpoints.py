@@ -1,0 +1,87 @@
+"""Loading a Micro-AU CLIP checkpoint the safe way: safetensors only, and only when its tensors cover the model.
+
+    model = load_model("outputs/quickstart/checkpoint")     # a folder (save_pretrained) or a Hub id
+
+Every command that loads weights (predict, the pipeline, the Space, training from a checkpoint) goes through here, so
+a bad checkpoint gives the same one-line :class:`CheckpointError` everywhere: not a folder, no config, another model
+type, no ``model.safetensors`` (a ``pytorch_model.bin`` pickle is never read), unreadable weights, or weights that
+leave some of the model's tensors uninitialised.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from .modeling_micro_au_clip import MicroAUClipModel
+
+MODEL_TYPE = "micro_au_clip"
+WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json")
+
+
+class CheckpointError(ValueError):
+    """A path or Hub id that is not a loadable Micro-AU CLIP checkpoint; one line naming it."""
+
+
+def check_checkpoint_folder(folder: Path) -> None:
+    """Refuse a local folder that is not a Micro-AU CLIP checkpoint, before transformers gives a longer error."""
+    if not folder.is_dir():
+        raise CheckpointError(f"{folder}: not a folder; give a checkpoint folder (save_pretrained) or a Hub id")
+    config_file = folder / "config.json"
+    if not config_file.is_file():
+        raise CheckpointError(f"{folder}: not a Micro-AU CLIP checkpoint (no config.json)")
+    try:
+        model_type = json.loads(config_file.read_text()).get("model_type")
+    except (json.JSONDecodeError, UnicodeDecodeError, AttributeError):
+        raise CheckpointError(f"{config_file}: not a readable JSON config") from None
+    if model_type != MODEL_TYPE:
+        raise CheckpointError(f"{folder}: not a Micro-AU CLIP checkpoint (config.json model_type is {model_type!r})")
+    if not any((folder / name).is_file() for name in WEIGHT_FILES):
+        found = sorted(p.name for p in folder.iterdir() if p.suffix in (".bin", ".pt", ".pth", ".safetensors"))
+        hint = f" (found {', '.join(found)}; pickled or stray weights are never loaded)" if found else ""
+        raise CheckpointError(f"{folder}: no model.safetensors{hint}; save the model with save_pretrained")
+
+
+@contextmanager
+def _quiet_transformers() -> Iterator[None]:
+    """transformers' loading bars and its missing-weights table are for the developer; our own error says it."""
+    from transformers.utils import logging as hf_logging
+
+    verbosity, bars = hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled()
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        hf_logging.set_verbosity(verbosity)
+        if bars:
+            hf_logging.enable_progress_bar()
+
+
+def load_model(path: str | os.PathLike) -> MicroAUClipModel:
+    """The model in a checkpoint folder or Hub id; :class:`CheckpointError` (one line) if it is not a complete one."""
+    from safetensors import SafetensorError
+
+    local = Path(path).expanduser()
+    if local.exists():
+        check_checkpoint_folder(local)
+    source = str(local) if local.exists() else str(path)
+    try:
+        with _quiet_transformers():
+            model, info = MicroAUClipModel.from_pretrained(source, output_loading_info=True)
+    except (OSError, ValueError, KeyError, SafetensorError) as err:
+        where = "" if local.exists() else " (no such folder, and not loadable as a Hub id)"
+        problem = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise CheckpointError(f"{path}: cannot load the model{where}: {problem}") from None
+    missing = list(info.get("missing_keys") or [])
+    if missing:
+        total = len(model.state_dict())
+        raise CheckpointError(f"{path}: the weights cover {total - len(missing)} of the model's {total} tensors; "
+                              f"{len(missing)} missing (first: {missing[0]}); the checkpoint is incomplete")
+    return model
+
+
+__all__ = ["CheckpointError", "MODEL_TYPE", "check_checkpoint_folder", "load_model"]

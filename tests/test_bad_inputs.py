@@ -1,0 +1,109 @@
+"""Bad inputs a user can cause: each gives one line naming the file and the problem, a non-zero exit from the CLI, and
+nothing of the user's is lost."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file, save_file
+
+from microau_hf.checkpoints import CheckpointError, load_model
+from microau_hf.cli import main
+from microau_hf.modeling_micro_au_clip import MicroAUClipModel
+
+
+def copy_checkpoint(checkpoint: Path, folder: Path) -> Path:
+    shutil.copytree(checkpoint, folder)
+    return folder
+
+
+def one_line_error(argv: list[str], capsys) -> str:
+    """The CLI's error line (progress bars may share stderr; nothing else may)."""
+    code = main(argv)
+    err = capsys.readouterr().err.strip()
+    assert code == 2, err
+    errors = [line for line in err.splitlines() if line.startswith("microau ")]
+    assert len(errors) == 1 and errors[0] == err.splitlines()[-1] and "Traceback" not in err, err
+    return errors[0]
+
+
+def test_a_pickle_beside_a_stray_safetensors_file_is_never_loaded(checkpoint, tmp_path, capsys):
+    folder = copy_checkpoint(checkpoint, tmp_path / "ckpt")
+    weights = load_file(folder / "model.safetensors")
+    (folder / "model.safetensors").unlink()
+    torch.save(weights, folder / "pytorch_model.bin")
+    save_file({"unrelated": torch.zeros(1)}, folder / "decoy.safetensors")
+    with pytest.raises(CheckpointError, match=r"no model.safetensors \(found decoy.safetensors, pytorch_model.bin"):
+        load_model(folder)
+    with pytest.raises(OSError):  # the model class itself refuses the pickle, for AutoModel users too
+        MicroAUClipModel.from_pretrained(folder)
+    with pytest.raises(ValueError, match="safetensors weights only"):
+        MicroAUClipModel.from_pretrained(folder, use_safetensors=False)
+    err = one_line_error(["predict", "--model", str(folder), "--onset", "a.png", "--apex", "b.png"], capsys)
+    assert "no model.safetensors" in err
+
+
+def test_a_checkpoint_missing_half_its_tensors_is_refused_with_the_count(checkpoint, tmp_path, capsys):
+    folder = copy_checkpoint(checkpoint, tmp_path / "ckpt")
+    weights = load_file(folder / "model.safetensors")
+    kept = dict(list(weights.items())[: len(weights) // 2])
+    save_file(kept, folder / "model.safetensors", metadata={"format": "pt"})
+    with pytest.raises(CheckpointError, match=f"cover {len(kept)} of the model's {len(weights)} tensors; "
+                                              f"{len(weights) - len(kept)} missing"):
+        load_model(folder)
+    one_line_error(["predict", "--model", str(folder), "--onset", "a.png", "--apex", "b.png"], capsys)
+
+
+@pytest.mark.parametrize("content", [b"", b"garbage, not safetensors", b"\x10\x00\x00\x00\x00\x00\x00\x00{"])
+def test_unreadable_weights_are_one_line(checkpoint, tmp_path, capsys, content):
+    folder = copy_checkpoint(checkpoint, tmp_path / "ckpt")
+    (folder / "model.safetensors").write_bytes(content)
+    with pytest.raises(CheckpointError, match="cannot load the model"):
+        load_model(folder)
+    err = one_line_error(["predict", "--model", str(folder), "--onset", "a.png", "--apex", "b.png"], capsys)
+    assert str(folder) in err
+
+
+def _loop(folder, output_dir, **overrides):
+    from microau_hf.train.loop import LoopSettings
+
+    return LoopSettings(data=str(folder), output_dir=str(output_dir), aus="samm", preset="test", batch_size=4,
+                        epochs=1, cpu=True, logging_steps=1, **overrides)
+
+
+def test_a_killed_save_leaves_nothing_behind_and_odd_folders_do_not_break_resume(tiny_corpus, tmp_path):
+    from microau_hf.train.loop import train
+
+    _, corpus = tiny_corpus
+    run = tmp_path / "run"
+    run.mkdir()
+    dead = run / ".checkpoint-5.tmp-4194304-abcd"  # a pid no process can have: its writer was killed
+    dead.mkdir()
+    (dead / "model.safetensors").write_bytes(b"\0" * 1000)
+    legacy = run / ".checkpoint-3.tmp-k2j4"  # the name an earlier version gave its staging folders
+    legacy.mkdir()
+    (run / "checkpoint-old").mkdir()  # the user's own copy, not a step
+    train(_loop(corpus, run, max_steps=2, save_steps=2))
+    assert not dead.exists() and not legacy.exists() and (run / "checkpoint-old").is_dir()
+    assert sorted(p.name for p in run.iterdir() if p.name.startswith(".")) == []
+    resumed = train(_loop(corpus, run, max_steps=3, resume_from="latest"))  # checkpoint-2, not "old"
+    assert (resumed / "model.safetensors").is_file()
+
+
+class NotATensor:
+    """Any class: a pickle that names it would run its module's code to rebuild it."""
+
+
+def test_a_checkpoint_holding_a_foreign_pickle_is_refused_in_one_line(tiny_corpus, tmp_path, capsys):
+    from microau_hf.train.loop import train
+
+    _, corpus = tiny_corpus
+    run = tmp_path / "run"
+    train(_loop(corpus, run, max_steps=2, save_steps=2))
+    torch.save({"state": NotATensor()}, run / "checkpoint-2" / "optimizer.pt")
+    err = one_line_error(["train", "--data", str(corpus), "--output-dir", str(run), "--aus", "samm", "--preset", "test",
+                          "--max-steps", "3", "--resume-from", "latest"], capsys)
+    assert "optimizer.pt: holds objects other than tensors" in err
