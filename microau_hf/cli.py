@@ -133,10 +133,10 @@ def _predict(args: argparse.Namespace) -> int:
     else:
         payload = result.to_dict() if args.video else [item.to_dict() for item in result]
         print(json.dumps(payload, indent=2))
+    if failed and len(failed) == len(result):
+        raise ValueError(failed[0].message)  # nothing could be scored: one error line
     for item in failed:  # the good items are written above; the bad ones are listed, and the exit says so
         print(f"microau predict: {item.name}: {item.message}", file=sys.stderr)
-    if failed and len(failed) == len(result):
-        raise ValueError(failed[0].message)
     return 1 if failed else 0
 
 

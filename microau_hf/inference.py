@@ -9,7 +9,8 @@
 
 **Folder rule.** A folder holds pairs as files ``<name>_onset.<ext>`` + ``<name>_apex.<ext>``, or as subfolders
 ``<name>/`` each holding ``onset.<ext>`` and ``apex.<ext>`` (any of :data:`IMAGE_SUFFIXES`, any case). Other files
-are ignored; a half pair is reported as an item with status ``"missing_frame"``.
+are ignored; a half pair is reported as an item with status ``"missing_frame"``, a pair in a format not read here
+(``.gif``, ...) with status ``"unsupported_format"``.
 
 **Videos** follow the rules of :mod:`microau_hf.video`: the onset is the first frame (or ``onset_frame``), the face is
 found and aligned on it once, and the apex is the frame that differs most from it.
@@ -191,7 +192,7 @@ class MicroAUPredictor:
                 onset, apex = pairs[result.name]
                 result.message = result.message.replace(f"{result.name} onset", str(onset), 1)
                 result.message = result.message.replace(f"{result.name} apex", str(apex), 1)
-        results += [Prediction(name, "missing_frame", message) for name, message in missing.items()]
+        results += [Prediction(name, status, message) for name, (status, message) in missing.items()]
         return sorted(results, key=lambda p: p.name)
 
     # -- videos ---------------------------------------------------------------------------------------------------
@@ -238,17 +239,30 @@ class MicroAUPredictor:
         finally:
             video.close()
         prediction = self.predict_prepared([video.pair(tracker.apex_crop, tracker.apex_index)])[0]
-        frames_read = len(tracker.indices)
-        limited = video.limit is not None and frames_read >= video.limit
-        more_frames = video.info.frame_count == 0 or video.info.frame_count > video.onset_index + frames_read
-        truncated = limited and more_frames
+        truncated_by, note = _reading_note(video, len(tracker.indices))
         scored, probabilities = scorer.result() if scorer else (None, None)
         return VideoPrediction(
             path=str(path), fps=video.info.fps, onset_frame=video.onset_index, apex_frame=tracker.apex_index,
-            truncated=truncated, prediction=prediction, frame_indices=np.array(tracker.indices),
+            truncated=bool(truncated_by), truncated_by=truncated_by, prediction=prediction, frame_indices=np.array(tracker.indices),
             motion=np.array(tracker.motions, dtype=np.float32), aus=self.aus, scored_frames=scored,
-            frame_probabilities=probabilities,
+            frame_probabilities=probabilities, header_frames=video.info.frame_count, note=note,
         )
+
+
+#: Containers estimate their frame count; a shortfall of more than this many frames means the file is cut short.
+FRAME_COUNT_TOLERANCE = 1
+
+
+def _reading_note(video, frames_read: int) -> tuple[str, str]:
+    """What stopped the reading short of the video's end (``"frame_limit"``, ``"file_cut_short"`` or ``""``), and a
+    line saying so."""
+    claimed, reached = video.info.frame_count, video.onset_index + frames_read
+    if video.limit is not None and frames_read >= video.limit and (claimed == 0 or claimed > reached):
+        return "frame_limit", f"stopped after {frames_read} frames (the frame limit); the rest was not read"
+    if claimed > reached + FRAME_COUNT_TOLERANCE:
+        return "file_cut_short", (f"the file holds fewer frames than its header claims ({reached} of {claimed} "
+                                  f"decoded): it is cut short or damaged")
+    return "", ""
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -258,9 +272,9 @@ class MicroAUPredictor:
 Pair = tuple[Path, Path]
 
 
-def find_pairs(folder: str | os.PathLike) -> tuple[dict[str, Pair], dict[str, str]]:
-    """The folder's pairs by name, and the names that are not a pair (name -> the problem, one line).
-    :class:`FolderError` if it holds no complete pair."""
+def find_pairs(folder: str | os.PathLike) -> tuple[dict[str, Pair], dict[str, tuple[str, str]]]:
+    """The folder's pairs by name, and the names that are not a usable pair (name -> (status, the problem in one
+    line); status ``"missing_frame"`` or ``"unsupported_format"``). :class:`FolderError` if it holds no usable pair."""
     root = Path(folder)
     if not root.is_dir():
         raise FolderError(f"{root}: no such folder")
@@ -285,24 +299,30 @@ def find_pairs(folder: str | os.PathLike) -> tuple[dict[str, Pair], dict[str, st
         else:
             pairs[name] = (roles["onset"][0], roles["apex"][0])
     if not pairs:
-        raise FolderError(f"{root}: no complete onset/apex pair; first problem: {next(iter(missing.values()))}")
+        raise FolderError(f"{root}: no complete onset/apex pair; first problem: {next(iter(missing.values()))[1]}")
     return pairs, missing
 
 
 def _collect(frames: dict, name: str, role: str, path: Path) -> None:
-    if role in ("onset", "apex") and path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES:
+    # A frame in a format we do not read is kept too, so that its pair is reported rather than silently skipped.
+    if role in ("onset", "apex") and path.is_file():
         frames.setdefault(name, {}).setdefault(role, []).append(path)
 
 
-def _pair_problem(roles: dict[str, list[Path]]) -> str:
-    """What keeps these files from being one pair, as one line naming a file; empty when they are one."""
+def _pair_problem(roles: dict[str, list[Path]]) -> tuple[str, str] | None:
+    """What keeps these files from being one pair: (status, one line naming a file); ``None`` when they are one."""
+    for path in (p for paths in roles.values() for p in paths):
+        if path.suffix.lower() not in IMAGE_SUFFIXES:
+            kind = path.suffix or "no extension"
+            return "unsupported_format", f"{path}: {kind} is not a format read here ({', '.join(IMAGE_SUFFIXES)})"
     for role, other in (("onset", "apex"), ("apex", "onset")):
         found = roles.get(role, [])
         if len(found) > 1:
-            return f"{found[0].parent}: {len(found)} {role} images ({', '.join(p.name for p in found)}); keep one"
+            names = ", ".join(p.name for p in found)
+            return "missing_frame", f"{found[0].parent}: {len(found)} {role} images ({names}); keep one"
         if not found:
-            return f"{roles[other][0]}: no {role} image to pair it with"
-    return ""
+            return "missing_frame", f"{roles[other][0]}: no {role} image to pair it with"
+    return None
 
 
 def _default_name(index: int, onset: ImageSource) -> str:

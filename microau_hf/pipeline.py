@@ -143,7 +143,8 @@ def _result(prediction: Prediction, threshold: float) -> dict[str, Any]:
 def _video_result(video: VideoPrediction, threshold: float) -> dict[str, Any]:
     result = _result(video.prediction, threshold)
     result.update(onset_frame=video.onset_frame, apex_frame=video.apex_frame, apex_time_s=video.time(video.apex_frame),
-                  fps=video.fps, frames_read=len(video.frame_indices), truncated=video.truncated)
+                  fps=video.fps, frames_read=len(video.frame_indices), truncated=video.truncated,
+                  truncated_by=video.truncated_by, note=video.note)
     if video.scored_frames is not None:
         result["frames"] = video.frame_rows()
     return result

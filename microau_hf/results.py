@@ -77,13 +77,16 @@ class VideoPrediction:
     fps: float
     onset_frame: int
     apex_frame: int
-    truncated: bool  # a frame limit stopped the reading before the end of the video
+    truncated: bool  # the video was not read to its end (``truncated_by`` says why, ``note`` in words)
     prediction: Prediction  # the onset/apex pair
     frame_indices: np.ndarray  # (F,) every frame read, the onset first
     motion: np.ndarray  # (F,) mean absolute difference of each aligned frame to the onset (0..255)
     aus: list[int]
     scored_frames: np.ndarray | None = None  # (S,) frames scored against the onset
     frame_probabilities: np.ndarray | None = None  # (S, K) per-frame AU probabilities, in the order of ``aus``
+    truncated_by: str = ""  # "frame_limit", "file_cut_short" or ""
+    header_frames: int = 0  # the frame count the container claims (0: unknown)
+    note: str = ""  # why the video was not read to its end, in one line
 
     def time(self, frame: int) -> float | None:
         return round(frame / self.fps, 4) if self.fps > 0 else None
@@ -102,7 +105,7 @@ class VideoPrediction:
         return rows
 
     def to_dict(self) -> dict[str, Any]:
-        keys = ("path", "fps", "onset_frame", "apex_frame", "truncated")
+        keys = ("path", "fps", "onset_frame", "apex_frame", "truncated", "truncated_by", "note", "header_frames")
         return {**{k: getattr(self, k) for k in keys}, "apex_time_s": self.time(self.apex_frame),
                 "frames_read": len(self.frame_indices), "prediction": self.prediction.to_dict(),
                 "frames": self.frame_rows()}

@@ -30,6 +30,7 @@ import numpy as np
 from PIL import Image
 
 from .face import FacePreparer, ImageLoadError, PreparedPair
+from .face.io import check_pixel_count
 from .face.align import warp
 
 logger = logging.getLogger(__name__)
@@ -206,6 +207,10 @@ def align_video(
     frame after the onset) or :class:`~microau_hf.face.NoFaceError` (no face in the onset).
     """
     info = probe_video(path)
+    try:
+        check_pixel_count(info.width, info.height, str(path))
+    except ImageLoadError as err:
+        raise VideoReadError(str(err)) from None
     limit = frame_limit(info, max_frames, max_seconds)
     frames = iter_frames(path, start=onset_frame, max_frames=limit)
     try:

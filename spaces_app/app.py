@@ -154,8 +154,10 @@ class SpaceModel:
         when = f" ({apex_time:.2f} s)" if apex_time is not None else ""
         note = (f"Onset: frame {result.onset_frame}; apex (largest motion): frame {result.apex_frame}{when} "
                 f"of {len(result.frame_indices)} frames read.")
-        if result.truncated:
+        if result.truncated_by == "frame_limit":
             note += f" Only the first {self.max_video_seconds:g} s were read."
+        elif result.truncated:
+            note += f" Note: {result.note}."
         return self._outputs(result.prediction, gain, note)
 
     def _outputs(self, prediction: Prediction, gain: float, note: str) -> tuple:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from safetensors.torch import load_file, save_file
@@ -107,3 +108,51 @@ def test_a_checkpoint_holding_a_foreign_pickle_is_refused_in_one_line(tiny_corpu
     err = one_line_error(["train", "--data", str(corpus), "--output-dir", str(run), "--aus", "samm", "--preset", "test",
                           "--max-steps", "3", "--resume-from", "latest"], capsys)
     assert "optimizer.pt: holds objects other than tensors" in err
+
+
+def test_a_huge_frame_is_refused_before_it_is_decoded(checkpoint, tmp_path, capsys):
+    from PIL import Image
+
+    huge = tmp_path / "huge.png"
+    Image.new("L", (8000, 8000)).save(huge)  # 64 MP; decoded through the pipeline it would take gigabytes
+    err = one_line_error(["predict", "--model", str(checkpoint), "--onset", str(huge), "--apex", str(huge)], capsys)
+    assert f"{huge} onset: image is 8000x8000 px (64.0 MP), above the 25 MP limit" in err
+
+    from microau_hf.pipeline import MicroAUDetectionPipeline
+    from microau_hf.checkpoints import load_model
+
+    detector = MicroAUDetectionPipeline(model=load_model(checkpoint), device="cpu")
+    result = detector({"onset": str(huge), "apex": str(huge)})
+    assert result["status"] == "bad_image" and "25 MP limit" in result["message"]
+
+
+def test_a_folder_pair_in_a_format_not_read_is_listed_not_skipped(checkpoint, tmp_path):
+    from PIL import Image
+
+    from microau_hf.inference import MicroAUPredictor
+
+    face = Image.new("RGB", (128, 128), (120, 100, 90))
+    face.save(tmp_path / "a_onset.png"), face.save(tmp_path / "a_apex.png")
+    face.save(tmp_path / "b_onset.gif"), face.save(tmp_path / "b_apex.gif")
+    results = {r.name: r for r in MicroAUPredictor.from_pretrained(checkpoint, device="cpu").predict_folder(tmp_path)}
+    assert set(results) == {"a", "b"}
+    assert results["b"].status == "unsupported_format" and ".gif is not a format read here" in results["b"].message
+
+
+def test_a_video_cut_short_says_so(checkpoint, tmp_path):
+    from skimage import data
+
+    from microau_hf.inference import MicroAUPredictor
+    from microau_hf.video import probe_video, write_video
+
+    face = np.ascontiguousarray(data.astronaut()[:320, 64:384])
+    whole = write_video(tmp_path / "whole.avi", [face] * 30, fps=25, codec="MJPG")
+    cut = tmp_path / "cut.avi"
+    cut.write_bytes(whole.read_bytes()[: whole.stat().st_size * 2 // 5])  # the download stopped at 40 %
+    assert probe_video(cut).frame_count == 30  # the header still claims them all
+    predictor = MicroAUPredictor.from_pretrained(checkpoint, device="cpu")
+    result = predictor.predict_video(cut)
+    assert result.truncated and result.truncated_by == "file_cut_short"
+    assert "of 30 decoded" in result.note and result.to_dict()["note"] == result.note
+    intact = predictor.predict_video(whole)
+    assert not intact.truncated and intact.note == ""

@@ -21,6 +21,18 @@ ImageSource = Union[str, os.PathLike, Image.Image, np.ndarray]
 
 #: Frames smaller than this on either side hold too few pixels for a face crop worth detecting AUs in.
 MIN_SIDE = 64
+#: Frames larger than this (pixels) are refused before they are decoded: 25 MP is a 6000x4000 camera photo, far more
+#: than a face needs, and an 8000x8000 pair would take gigabytes through the pipeline. Downscale such frames first.
+MAX_PIXELS = 25_000_000
+
+
+def check_pixel_count(width: int, height: int, label: str, max_pixels: int | None = None) -> None:
+    """:class:`ImageLoadError` naming ``label`` when a ``width`` x ``height`` frame exceeds ``max_pixels`` (default
+    :data:`MAX_PIXELS`)."""
+    max_pixels = MAX_PIXELS if max_pixels is None else max_pixels
+    if width * height > max_pixels:
+        raise ImageLoadError(f"{label}: image is {width}x{height} px ({width * height / 1e6:.1f} MP), above the "
+                             f"{max_pixels / 1e6:.0f} MP limit; downscale it first (both frames alike)")
 
 
 class ImageLoadError(ValueError):
@@ -44,6 +56,7 @@ def load_image(source: ImageSource, name: str | None = None, min_side: int = MIN
     label = name or describe(source)
     if isinstance(source, (str, os.PathLike)) and not Path(source).is_file():
         raise ImageLoadError(f"{label}: no such file")
+    _check_size_before_decoding(source, label)
     try:
         image = to_rgb_array(source)
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as err:
@@ -55,6 +68,23 @@ def load_image(source: ImageSource, name: str | None = None, min_side: int = MIN
     if min(height, width) < min_side:
         raise ImageLoadError(f"{label}: image is {width}x{height} px, smaller than the {min_side} px minimum")
     return image
+
+
+def _check_size_before_decoding(source: ImageSource, label: str) -> None:
+    """The pixel cap, read from the file's header (or the array's shape), so a huge frame is never decoded."""
+    if isinstance(source, np.ndarray):
+        if source.ndim >= 2:
+            check_pixel_count(source.shape[1], source.shape[0], label)
+        return
+    if isinstance(source, Image.Image):
+        check_pixel_count(*source.size, label)
+        return
+    try:
+        with Image.open(source) as opened:  # reads the header only
+            width, height = opened.size
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError):
+        return  # unreadable: the decoding below names the problem
+    check_pixel_count(width, height, label)
 
 
 def load_pair(
@@ -77,4 +107,4 @@ def load_pair(
     return first, second
 
 
-__all__ = ["ImageLoadError", "MIN_SIDE", "describe", "load_image", "load_pair"]
+__all__ = ["ImageLoadError", "MAX_PIXELS", "MIN_SIDE", "check_pixel_count", "describe", "load_image", "load_pair"]
