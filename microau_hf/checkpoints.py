@@ -61,6 +61,11 @@ def _quiet_transformers() -> Iterator[None]:
             hf_logging.enable_progress_bar()
 
 
+def _looks_like_hub_id(text: str) -> bool:
+    """``name`` or ``org/name``: what the Hub accepts as a model id (a path with more parts is a missing folder)."""
+    return bool(text) and text.count("/") <= 1 and not text.startswith((".", "/", "~")) and "\\" not in text
+
+
 def load_model(path: str | os.PathLike) -> MicroAUClipModel:
     """The model in a checkpoint folder or Hub id; :class:`CheckpointError` (one line) if it is not a complete one."""
     from safetensors import SafetensorError
@@ -68,6 +73,8 @@ def load_model(path: str | os.PathLike) -> MicroAUClipModel:
     local = Path(path).expanduser()
     if local.exists():
         check_checkpoint_folder(local)
+    elif not _looks_like_hub_id(str(path)):
+        raise CheckpointError(f"{path}: no such checkpoint folder (and not a Hub id, which reads org/name)")
     source = str(local) if local.exists() else str(path)
     try:
         with _quiet_transformers():

@@ -88,17 +88,16 @@ def _train(args: argparse.Namespace) -> None:
 
 
 def _evaluate(args: argparse.Namespace) -> None:
-    from datasets import load_from_disk
-
+    from .data.schema import load_dataset_folder
     from .face.pipeline import build_processor
     from .presets import make_config
     from .train.loso import ProtocolSettings, run_protocol
     from .train.metrics import markdown_table
     from .train.plots import plot_per_au_f1
 
-    if not Path(args.data).is_dir():
-        raise FileNotFoundError(f"{args.data}: no such dataset folder")
-    dataset = load_from_disk(args.data)
+    dataset = load_dataset_folder(args.data)
+    if Path(args.output_dir).exists() and not Path(args.output_dir).is_dir():
+        raise NotADirectoryError(f"{args.output_dir}: exists and is a file; --output-dir must be a folder")
     config = make_config(args.aus, preset=args.preset, **args.config)
     settings = ProtocolSettings(protocol=args.protocol, max_folds=args.max_folds, epochs=args.epochs,
                                 batch_size=args.batch_size, learning_rate=args.learning_rate, threshold=args.threshold,

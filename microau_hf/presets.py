@@ -7,6 +7,8 @@ nor a tokenizer to predict.
 
 from __future__ import annotations
 
+import difflib
+import inspect
 from typing import Any
 
 from .aus import get_au, resolve_au_set
@@ -53,6 +55,13 @@ def make_config(aus: str | list[int] = "casme2", preset: str = "tiny", **overrid
     """
     if preset not in PRESETS:
         raise ValueError(f"unknown preset {preset!r}; presets are {sorted(PRESETS)}")
+    known = set(inspect.signature(MicroAUClipConfig.__init__).parameters) - {"self", "kwargs"}
+    unknown = sorted(set(overrides) - known)
+    if unknown:  # a misspelt switch would otherwise be stored and ignored, and the run would look like the default
+        close = {name: difflib.get_close_matches(name, known, n=1) for name in unknown}
+        hints = ", ".join(f"{name!r}" + (f" (did you mean {close[name][0]!r}?)" if close[name] else "")
+                          for name in unknown)
+        raise ValueError(f"unknown config field(s) {hints}; fields are listed in MicroAUClipConfig's docstring")
     numbers = resolve_au_set(aus)
     catalogue = [get_au(n) for n in numbers]
     prompts = [[au.present_prompt, au.absent_prompt] for au in catalogue]

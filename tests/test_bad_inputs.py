@@ -156,3 +156,34 @@ def test_a_video_cut_short_says_so(checkpoint, tmp_path):
     assert "of 30 decoded" in result.note and result.to_dict()["note"] == result.note
     intact = predictor.predict_video(whole)
     assert not intact.truncated and intact.note == ""
+
+
+def test_a_misspelt_config_field_is_refused_with_a_suggestion(tiny_corpus, tmp_path, capsys):
+    from microau_hf import make_config
+
+    with pytest.raises(ValueError, match=r"'use_gdaa' \(did you mean 'use_gda'\?\)"):
+        make_config("samm", preset="test", use_gdaa=False)
+    _, corpus = tiny_corpus
+    err = one_line_error(["train", "--data", str(corpus), "--output-dir", str(tmp_path / "run"), "--aus", "samm",
+                          "--preset", "test", "--max-steps", "1", "--config", '{"lambda_gdd": 0}'], capsys)
+    assert "'lambda_gdd' (did you mean 'lambda_gd'?)" in err and not (tmp_path / "run" / "final").exists()
+
+
+def test_a_damaged_dataset_folder_and_a_file_as_output_folder_are_one_line(tiny_corpus, tmp_path, capsys):
+    _, corpus = tiny_corpus
+    damaged = tmp_path / "damaged"
+    shutil.copytree(corpus, damaged)
+    arrow = next(damaged.glob("*.arrow"))
+    arrow.write_bytes(arrow.read_bytes()[:1000])
+    for command in ("train", "evaluate"):
+        err = one_line_error([command, "--data", str(damaged), "--output-dir", str(tmp_path / command)], capsys)
+        assert f"{damaged}: the dataset is damaged or unreadable" in err
+    (tmp_path / "a_file").write_text("mine")
+    err = one_line_error(["train", "--data", str(corpus), "--output-dir", str(tmp_path / "a_file"), "--aus", "samm",
+                          "--preset", "test", "--max-steps", "1"], capsys)
+    assert "a_file: exists and is a file" in err and (tmp_path / "a_file").read_text() == "mine"
+
+
+def test_a_checkpoint_path_that_does_not_exist_is_not_sent_to_the_hub(tmp_path):
+    with pytest.raises(CheckpointError, match="no such checkpoint folder"):
+        load_model(tmp_path / "runs" / "missing" / "final")

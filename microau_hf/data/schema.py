@@ -6,7 +6,10 @@ never branch on where a sample came from.
 
 from __future__ import annotations
 
-from datasets import Features, Image, List, Value
+import os
+from pathlib import Path
+
+from datasets import Dataset, Features, Image, List, Value
 
 #: Corpus names as they appear in the ``dataset`` column.
 CORPUS_NAMES = ("casme2", "samm", "casme3", "synthetic")
@@ -37,3 +40,24 @@ def sample_features(with_frames: bool = False) -> Features:
 
 
 REQUIRED_COLUMNS = ("subject", "sample_id", "onset", "apex", "aus")
+
+
+def load_dataset_folder(path: str | os.PathLike) -> Dataset:
+    """A dataset saved with ``save_to_disk`` (a converted or synthetic corpus); ``ValueError`` naming the folder when
+    it is missing, not a dataset, or damaged."""
+    from datasets import load_from_disk
+
+    folder = Path(path)
+    if not folder.is_dir():
+        raise ValueError(f"{folder}: no such dataset folder (make one with `microau convert` or `microau synth`)")
+    try:
+        dataset = load_from_disk(str(folder))
+    except FileNotFoundError:
+        raise ValueError(f"{folder}: not a saved dataset (no dataset_info.json/state.json); make one with "
+                         f"`microau convert` or `microau synth`") from None
+    except (OSError, ValueError, KeyError) as err:  # pyarrow's ArrowInvalid is a ValueError
+        problem = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise ValueError(f"{folder}: the dataset is damaged or unreadable ({problem})") from None
+    if not isinstance(dataset, Dataset):
+        raise ValueError(f"{folder}: holds a DatasetDict ({', '.join(dataset)}); give one split's folder")
+    return dataset

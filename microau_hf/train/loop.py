@@ -23,7 +23,6 @@ from typing import Any
 
 import torch
 from accelerate import Accelerator
-from datasets import load_from_disk
 from torch.utils.data import DataLoader, Sampler
 from tqdm.auto import tqdm
 from transformers import get_cosine_schedule_with_warmup
@@ -32,6 +31,7 @@ from ..atomic import atomic_directory, remove_stale_staging
 from ..checkpoints import load_model
 from ..aus import resolve_au_set
 from ..data.corpus_faces import check_corpus_faces
+from ..data.schema import load_dataset_folder
 from ..modeling_micro_au_clip import MicroAUClipModel
 from ..presets import make_config
 from .collator import MicroAUCollator, au_labels, check_dataset
@@ -165,7 +165,9 @@ def train(settings: LoopSettings) -> Path:
     )
     torch.manual_seed(settings.seed)
     output_dir = Path(settings.output_dir)
-    dataset = load_from_disk(settings.data)
+    if output_dir.exists() and not output_dir.is_dir():
+        raise NotADirectoryError(f"{output_dir}: exists and is a file; --output-dir must be a folder")
+    dataset = load_dataset_folder(settings.data)
     with accelerator.main_process_first():  # the main process detects the faces and saves the cache; the rest read it
         faces = check_corpus_faces(dataset, None if settings.pre_aligned else "auto", settings.data,
                                    progress=accelerator.is_main_process)
