@@ -23,6 +23,7 @@ from huggingface_hub import CommitOperationAdd, EvalResult, HfApi, ModelCard, Mo
 from huggingface_hub.errors import HFValidationError, HfHubHTTPError
 from huggingface_hub.utils import validate_repo_id
 
+from .checkpoints import CheckpointError, load_model
 from .train.metrics import markdown_table
 
 MODEL_TYPE = "micro_au_clip"
@@ -130,6 +131,10 @@ def check_checkpoint(model_dir: str | os.PathLike) -> dict[str, Any]:
             if not (folder / module).is_file():
                 raise PushError(f"{folder} lacks {module}, which its {owner} names as remote code: save the model and "
                                 "processor after `import microau_hf`, so save_pretrained copies it")
+    try:  # the weights must load, whole: an incomplete or damaged checkpoint is never published
+        load_model(folder)
+    except CheckpointError as error:
+        raise PushError(str(error)) from None
     return config
 
 

@@ -187,3 +187,13 @@ def test_a_damaged_dataset_folder_and_a_file_as_output_folder_are_one_line(tiny_
 def test_a_checkpoint_path_that_does_not_exist_is_not_sent_to_the_hub(tmp_path):
     with pytest.raises(CheckpointError, match="no such checkpoint folder"):
         load_model(tmp_path / "runs" / "missing" / "final")
+
+
+def test_an_incomplete_checkpoint_is_never_pushed(checkpoint, tmp_path):
+    from microau_hf.hub import PushError, check_checkpoint
+
+    folder = copy_checkpoint(checkpoint, tmp_path / "ckpt")
+    weights = load_file(folder / "model.safetensors")
+    save_file(dict(list(weights.items())[:10]), folder / "model.safetensors", metadata={"format": "pt"})
+    with pytest.raises(PushError, match=f"cover 10 of the model's {len(weights)} tensors"):
+        check_checkpoint(folder)
