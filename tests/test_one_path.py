@@ -139,3 +139,16 @@ def test_every_consumer_goes_through_the_face_preparer(tiny_corpus, model_and_pr
     detector = MicroAUDetectionPipeline(model=model, processor=processor, device="cpu")
     detector({"onset": str(pairs[0][0]), "apex": str(pairs[0][1])})
     assert len(calls) == 5
+
+
+def test_synth_reports_the_face_check_and_caches_the_detections(tmp_path, capsys):
+    import json
+
+    from microau_hf.cli import main
+
+    out = tmp_path / "corpus"
+    assert main(["synth", "--out", str(out), "--num-samples", "6"]) == 0
+    report = json.loads((out / "face_report.json").read_text())
+    assert report["usable"] == 6 and report["refused"] == {} and report["regions"] == "landmarks"
+    assert (out / "microau_face_cache.safetensors").is_file()
+    assert "6 of 6 samples have a usable face" in capsys.readouterr().out
