@@ -124,10 +124,13 @@ def test_bad_inputs_are_refused_and_the_space_keeps_serving(space, example_pair,
     long_video = _write_video(tmp_path / "long.avi", frames=30, fps=10)  # 3 s
     not_a_video = tmp_path / "clip.mp4"
     not_a_video.write_text("not a video")
+    huge = tmp_path / "huge.png"
+    Image.new("L", (8000, 8000)).save(huge)  # 64 MP in a small file: the pixel cap, not the upload size, refuses it
 
     cases = [
         ("/predict_pair", (not_an_image, example_pair[1]), "notes.png"),
         ("/predict_pair", (grey, grey), "No face found"),
+        ("/predict_pair", (huge, huge), "25 MP limit"),
         ("/predict_video", (long_video,), "lasts 3.0 s"),
         ("/predict_video", (not_a_video,), "cannot open the video"),
     ]
