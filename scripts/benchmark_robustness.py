@@ -97,13 +97,13 @@ def run(args: argparse.Namespace) -> list[dict]:
 
 def print_table(rows: list[dict]) -> None:
     names = list(TEST_SETS)
-    print(f"\n{'test set':<28} " + " ".join(f"{row['training'][:30]:>32}" for row in rows))
+    print(f"\n{'test set':<28} " + " ".join(f"{row['training']:>38}" for row in rows))
     for name in names:
         cells = []
         for row in rows:
             value, base = row["mean_f1"][name], row["mean_f1"][names[0]]
             cells.append(f"{value:.3f}" + (f" (drop {base - value:+.3f})" if name != names[0] else " " * 14))
-        print(f"{name:<28} " + " ".join(f"{cell:>32}" for cell in cells))
+        print(f"{name:<28} " + " ".join(f"{cell:>38}" for cell in cells))
 
 
 def main(argv: list[str] | None = None) -> None:

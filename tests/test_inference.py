@@ -148,7 +148,7 @@ def test_checkpoint_errors(checkpoint, tmp_path):
     (tmp_path / "config.json").write_text((checkpoint / "config.json").read_text())
     with pytest.raises(CheckpointError, match="no model.safetensors"):
         MicroAUPredictor.from_pretrained(tmp_path)
-    with pytest.raises(CheckpointError, match="no such folder") as error:
+    with pytest.raises(CheckpointError, match="no such checkpoint folder") as error:
         MicroAUPredictor.from_pretrained(tmp_path / "missing" / "run")
     assert "\n" not in str(error.value)
 
