@@ -137,8 +137,8 @@ def test_loso_protocol_pools_predictions_and_writes_results(tiny_corpus, tmp_pat
 
 
 def _loop_settings(folder: Path, output_dir: Path, **overrides) -> LoopSettings:
-    return LoopSettings(data=str(folder), output_dir=str(output_dir), aus="samm", preset="test", batch_size=4,
-                        epochs=2, cpu=True, logging_steps=1, **overrides)
+    settings = {"aus": "samm", "preset": "test", "batch_size": 4, "epochs": 2, "cpu": True, "logging_steps": 1}
+    return LoopSettings(data=str(folder), output_dir=str(output_dir), **{**settings, **overrides})
 
 
 def test_resumed_run_ends_with_the_same_weights(tiny_corpus, tmp_path):
@@ -174,7 +174,7 @@ def test_accelerate_launch_two_processes(tiny_corpus, tmp_path):
         sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
         "--mixed_precision", "no", "--dynamo_backend", "no", str(REPO / "scripts" / "train.py"),
         "--data", str(folder), "--output-dir", str(tmp_path / "ddp"), "--aus", "samm", "--preset", "test",
-        "--batch-size", "4", "--max-steps", "3", "--cpu", "--logging-steps", "1",
+        "--batch-size", "2", "--max-steps", "6", "--warmup-ratio", "0.34", "--cpu", "--logging-steps", "1",
     ]
     result = subprocess.run(command, capture_output=True, text=True, timeout=600,
                             env={**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"})
@@ -183,4 +183,9 @@ def test_accelerate_launch_two_processes(tiny_corpus, tmp_path):
     model = MicroAUClipModel.from_pretrained(final)
     assert model.config.aus == [2, 4, 7, 12]
     log = [json.loads(line) for line in (tmp_path / "ddp" / "log.jsonl").read_text().splitlines()]
-    assert [entry["step"] for entry in log] == [1, 2, 3] and all(np.isfinite(entry["loss"]) for entry in log)
+    assert [entry["step"] for entry in log] == list(range(1, 7)) and all(np.isfinite(entry["loss"]) for entry in log)
+    # 2 processes x 2 samples see 4 samples a step, as 1 process x 4 does: the learning rate must follow the same curve.
+    train(_loop_settings(folder, tmp_path / "one", batch_size=4, max_steps=6, warmup_ratio=0.34))
+    single = [json.loads(line) for line in (tmp_path / "one" / "log.jsonl").read_text().splitlines()]
+    assert [entry["lr"] for entry in log] == pytest.approx([entry["lr"] for entry in single], rel=1e-6)
+    assert single[-1]["lr"] < single[2]["lr"]  # a decaying schedule, not one that climbs back

@@ -183,7 +183,11 @@ def train(settings: LoopSettings) -> Path:
     total_steps = settings.max_steps or settings.epochs * steps_per_epoch
     trainable = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(trainable, lr=settings.learning_rate, weight_decay=settings.weight_decay)
-    scheduler = get_cosine_schedule_with_warmup(optimizer, int(settings.warmup_ratio * total_steps), total_steps)
+    # Accelerate steps a prepared scheduler once per process at every optimizer step, so the schedule is laid out in
+    # process-steps: N processes then follow the same learning rate per sample seen as one process does.
+    processes = accelerator.num_processes
+    scheduler = get_cosine_schedule_with_warmup(optimizer, int(settings.warmup_ratio * total_steps) * processes,
+                                                total_steps * processes)
     model, optimizer, loader, scheduler = accelerator.prepare(model, optimizer, loader, scheduler)
 
     state = {"global_step": 0, "epoch": 0, "batches_in_epoch": 0, "settings": asdict(settings)}
