@@ -20,6 +20,7 @@ co-activation).
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -319,10 +320,14 @@ class MicroAUClipModel(MicroAUClipPreTrainedModel):
     def from_clip(cls, clip_name_or_path: str, config: MicroAUClipConfig, **clip_kwargs) -> "MicroAUClipModel":
         """A Micro-AU CLIP whose towers (and temperature) are copied from a CLIP checkpoint (Hub id or folder).
 
-        The towers' configs in `config` are replaced by the checkpoint's, so the prompts' token ids and the region
-        boxes of `config` are kept while the architecture follows the checkpoint.
+        The model's config is a copy of `config` (the caller's is left as it was) whose towers' configs are the
+        checkpoint's, so the prompts' token ids and the region boxes are kept while the architecture follows the
+        checkpoint; a GDA width left at its default (4 x the projection size) follows the new projection size.
         """
         clip = CLIPModel.from_pretrained(clip_name_or_path, **{"use_safetensors": True, **clip_kwargs})
+        config = copy.deepcopy(config)
+        if config.gda_intermediate_size == 4 * config.projection_dim:
+            config.gda_intermediate_size = 4 * clip.config.projection_dim
         config.vision_config = clip.config.vision_config
         config.text_config = clip.config.text_config
         config.projection_dim = clip.config.projection_dim
@@ -345,8 +350,14 @@ class MicroAUClipModel(MicroAUClipPreTrainedModel):
         self._template_cache = None
 
     def train(self, mode: bool = True) -> "MicroAUClipModel":
-        self._prompt_cache = None
+        # A text tower that trains may have changed; a frozen one has not (the Trainer calls train() every step).
+        if not self.config.freeze_text_encoder:
+            self._prompt_cache = None
         return super().train(mode)
+
+    def load_state_dict(self, state_dict, *args, **kwargs):
+        self.clear_caches()  # new weights, new prompt embeddings
+        return super().load_state_dict(state_dict, *args, **kwargs)
 
     def encode_prompts(self) -> torch.Tensor:
         """Text embeddings of the 2K prompts, `(2K, D)`: present AU 0, absent AU 0, present AU 1, ..."""

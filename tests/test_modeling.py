@@ -91,7 +91,7 @@ def test_frozen_text_tower_is_not_trained_and_prompts_are_cached():
     model(**tester.inputs(seed=1, with_labels=False))
     model.train()
     model(**tester.inputs(seed=2))
-    assert len(calls) == 2  # once in eval, once more after train() cleared the cache
+    assert len(calls) == 1  # frozen, the prompts cannot change: encoded once, train() or not
 
 
 def test_trainable_text_tower_recomputes_prompts_each_training_step():
@@ -242,7 +242,10 @@ def test_from_clip_copies_the_towers(tmp_path):
     torch.manual_seed(0)
     clip = CLIPModel(clip_config)
     clip.save_pretrained(tmp_path / "clip")
+    before = config.to_dict()
     model = MicroAUClipModel.from_clip(str(tmp_path / "clip"), config)
+    assert config.to_dict() == before  # the caller's config is not changed
+    assert model.config.gda_intermediate_size == 4 * 32
     clip_weights = clip.state_dict()
     for name, value in model.state_dict().items():
         if name.startswith(("vision_model.", "visual_projection.", "text_model.", "text_projection.", "logit_scale")):
@@ -320,3 +323,21 @@ def test_bad_configs_raise_clear_errors(kwargs, message):
 def test_a_config_without_aus_is_refused_by_the_model():
     with pytest.raises(ValueError, match="has no AUs"):
         MicroAUClipModel(MicroAUClipConfig())
+
+
+def test_a_frozen_text_tower_encodes_its_prompts_once_however_often_train_is_called(monkeypatch):
+    config = make_config("samm", preset="test", freeze_text_encoder=True)
+    model = MicroAUClipModel(config)
+    calls = []
+    original = model.encode_prompts
+    monkeypatch.setattr(model, "encode_prompts", lambda: calls.append(1) or original())
+    inputs = {"onset_pixel_values": torch.randn(2, 3, 32, 32), "apex_pixel_values": torch.randn(2, 3, 32, 32)}
+    for _ in range(3):  # as the Trainer does: train() before every step
+        model.train()
+        model(**inputs)
+    model.eval()
+    model(**inputs)
+    assert len(calls) == 1
+    model.load_state_dict(model.state_dict())
+    model(**inputs)
+    assert len(calls) == 2  # new weights: encoded again
