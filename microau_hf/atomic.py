@@ -14,9 +14,10 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
-#: What a saved ``datasets`` folder holds, with the reports and caches this package writes beside the data.
+#: What a saved ``datasets`` folder holds (with the ``cache-*.arrow`` files ``Dataset.map`` writes beside a loaded
+#: dataset), and the reports and caches this package writes beside the data.
 DATASET_FOLDER_FILES = (
-    "dataset_info.json", "state.json", "data-*.arrow", "conversion_report.json", "face_report.json",
+    "dataset_info.json", "state.json", "data-*.arrow", "cache-*.arrow", "conversion_report.json", "face_report.json",
     "microau_face_cache.safetensors",
 )
 

@@ -231,6 +231,19 @@ def encode_frames(
     return tokens[:, 1:], tokens[:, 0]
 
 
+def _check_keywords(kwargs: dict) -> None:
+    """Refuse keyword arguments the model does not take, instead of ignoring them (a misspelt `label=` would train
+    without a loss). Generic callers' `output_attentions=False` / `output_hidden_states=False` are harmless."""
+    asked = [name for name in ("output_attentions", "output_hidden_states") if kwargs.get(name)]
+    if asked:
+        raise ValueError(f"{', '.join(asked)} is not supported: the output always holds patch_attentions (PTA) and "
+                         f"dependency_attentions (GDA); the towers' own states come from model.vision_model")
+    unknown = sorted(set(kwargs) - {"output_attentions", "output_hidden_states"})
+    if unknown:
+        raise TypeError(f"MicroAUClipModel.forward() got unexpected keyword argument(s) {unknown}; it takes "
+                        f"onset_pixel_values, apex_pixel_values, au_region_weights, labels and return_dict")
+
+
 class MicroAUClipPreTrainedModel(PreTrainedModel):
     config_class = MicroAUClipConfig
     config: MicroAUClipConfig
@@ -411,7 +424,10 @@ class MicroAUClipModel(MicroAUClipPreTrainedModel):
                 over the N patches, from the face's landmarks; defaults to the canonical template. An AU whose row is
                 all zero (its region fell outside the crop) falls back to its template row.
             labels (`torch.Tensor` of shape `(B, K)`, *optional*): multi-hot AU labels in the config's AU order.
+            return_dict (`bool`, *optional*): `False` returns `output.to_tuple()` (the fields that are not `None`, in
+                order), as transformers models do; defaults to `config.use_return_dict`.
         """
+        _check_keywords(kwargs)
         self._check_inputs(onset_pixel_values, apex_pixel_values, labels)
         patch_tokens, global_token = self._encode_images(onset_pixel_values, apex_pixel_values)
         region_weights = self._region_weights(au_region_weights, batch_size=patch_tokens.shape[0])
@@ -431,7 +447,8 @@ class MicroAUClipModel(MicroAUClipPreTrainedModel):
         )
         if labels is not None:
             self._add_losses(output, labels.to(logits.dtype), prompt_similarities)
-        return output
+        return_dict = return_dict if return_dict is not None else self.config.use_return_dict
+        return output if return_dict else output.to_tuple()
 
     def _check_inputs(self, onset: torch.Tensor | None, apex: torch.Tensor | None, labels: torch.Tensor | None) -> None:
         size = self.config.vision_config.image_size

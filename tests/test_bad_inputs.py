@@ -173,7 +173,7 @@ def test_a_damaged_dataset_folder_and_a_file_as_output_folder_are_one_line(tiny_
     _, corpus = tiny_corpus
     damaged = tmp_path / "damaged"
     shutil.copytree(corpus, damaged)
-    arrow = next(damaged.glob("*.arrow"))
+    arrow = next(damaged.glob("data-*.arrow"))
     arrow.write_bytes(arrow.read_bytes()[:1000])
     for command in ("train", "evaluate"):
         err = one_line_error([command, "--data", str(damaged), "--output-dir", str(tmp_path / command)], capsys)

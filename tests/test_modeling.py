@@ -341,3 +341,19 @@ def test_a_frozen_text_tower_encodes_its_prompts_once_however_often_train_is_cal
     model.load_state_dict(model.state_dict())
     model(**inputs)
     assert len(calls) == 2  # new weights: encoded again
+
+
+def test_return_dict_false_gives_a_tuple_and_unknown_keywords_raise():
+    tester = MicroAUClipModelTester()
+    model = tester.model().eval()
+    inputs = tester.inputs()
+    output = model(**inputs)
+    as_tuple = model(**inputs, return_dict=False)
+    assert isinstance(as_tuple, tuple) and len(as_tuple) == len(output.to_tuple())
+    for ours, theirs in zip(as_tuple, output.to_tuple()):
+        torch.testing.assert_close(ours, theirs)
+    with pytest.raises(TypeError, match=r"unexpected keyword argument\(s\) \['label'\]"):
+        model(**{k: v for k, v in inputs.items() if k != "labels"}, label=inputs["labels"])
+    with pytest.raises(ValueError, match="output_attentions is not supported"):
+        model(**inputs, output_attentions=True)
+    model(**inputs, output_attentions=False, output_hidden_states=None)  # what generic callers pass is fine
