@@ -37,16 +37,22 @@ def _quickstart(args: argparse.Namespace) -> None:
     quickstart.run(quickstart.from_arguments(args))
 
 
-def _synth(args: argparse.Namespace) -> None:
+def _check_faces(dataset, folder: Path) -> None:
+    """The face pipeline's check of a new corpus, once: refused samples listed in its face report, the detections
+    cached beside it for training."""
     from .data.corpus_faces import check_corpus_faces, write_face_report
+
+    faces = check_corpus_faces(dataset, name=str(folder))
+    print(f"{faces.summary(str(folder))} (details: {write_face_report(faces, folder, str(folder))})")
+
+
+def _synth(args: argparse.Namespace) -> None:
     from .data.synthetic import make_synthetic_corpus
 
     dataset = make_synthetic_corpus(args.out, num_samples=args.num_samples, seed=args.seed, aus=args.aus,
                                     amplitude_px=tuple(args.amplitude), overwrite=args.overwrite, progress=True)
     print(f"wrote {len(dataset)} samples of {len(set(dataset['subject']))} subjects to {args.out}")
-    # The face pipeline's check, once: refused samples are listed, and the detections cached beside the corpus.
-    faces = check_corpus_faces(dataset, name=str(args.out))
-    print(f"{faces.summary(str(args.out))} (details: {write_face_report(faces, args.out, str(args.out))})")
+    _check_faces(dataset, args.out)
     if args.contact_sheet:
         from .data.contact_sheet import draw_contact_sheet
 
@@ -55,22 +61,18 @@ def _synth(args: argparse.Namespace) -> None:
 
 
 def _convert(args: argparse.Namespace) -> None:
+    from datasets import load_from_disk
+
     from .data.converters import convert_corpus
 
     report = convert_corpus(args.corpus, args.root, args.out, with_frames=args.with_frames, cropped=args.cropped,
                             annotation=args.annotation, overwrite=args.overwrite)
     print(report.summary())
+    dataset = load_from_disk(str(args.out))
     if not args.cropped:  # crops are pre-aligned (template regions); whole frames go through the face pipeline once
-        from datasets import load_from_disk
-
-        from .data.corpus_faces import check_corpus_faces, write_face_report
-
-        faces = check_corpus_faces(load_from_disk(str(args.out)), name=str(args.out))
-        print(f"{faces.summary(str(args.out))} (details: {write_face_report(faces, args.out, str(args.out))})")
+        _check_faces(dataset, args.out)
     if args.push_to_hub:
-        from datasets import load_from_disk
-
-        load_from_disk(str(args.out)).push_to_hub(args.push_to_hub, private=args.private)
+        dataset.push_to_hub(args.push_to_hub, private=args.private)
         print(f"pushed to https://huggingface.co/datasets/{args.push_to_hub}")
 
 

@@ -23,10 +23,9 @@ from huggingface_hub import CommitOperationAdd, EvalResult, HfApi, ModelCard, Mo
 from huggingface_hub.errors import HFValidationError, HfHubHTTPError
 from huggingface_hub.utils import validate_repo_id
 
-from .checkpoints import CheckpointError, load_model
+from .checkpoints import MODEL_TYPE, WEIGHT_FILES, CheckpointError, load_model
 from .train.metrics import markdown_table
 
-MODEL_TYPE = "micro_au_clip"
 # The template ships in the package (the top-level model_card.md is a link to it, so there is one copy).
 MODEL_CARD_TEMPLATES = (Path(__file__).resolve().parent / "assets" / "model_card.md",)
 DEFAULT_COMMIT_MESSAGE = "Upload Micro-AU CLIP checkpoint"
@@ -40,7 +39,6 @@ TAGS = ["micro-expression", "action-units", "facs", "facial-action-coding-system
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt", ".joblib")
 # Weights, configs and processor/tokenizer files, and the remote code; everything else in the folder stays home.
 UPLOAD_SUFFIXES = (".safetensors", ".json", ".txt", ".py")
-WEIGHTS = ("model.safetensors", "model.safetensors.index.json")
 
 CORPUS_TITLES = {"casme2": "CASME II", "samm": "SAMM", "casme3": "CAS(ME)^3", "synthetic": "synthetic micro-AU corpus"}
 INPUT_MODE_TEXT = {
@@ -121,7 +119,7 @@ def check_checkpoint(model_dir: str | os.PathLike) -> dict[str, Any]:
     if config.get("model_type") != MODEL_TYPE:
         raise PushError(f"{folder} is not a Micro-AU CLIP checkpoint: config.json has model_type "
                         f"{config.get('model_type')!r}, not {MODEL_TYPE!r}")
-    if not any((folder / name).is_file() for name in WEIGHTS):
+    if not any((folder / name).is_file() for name in WEIGHT_FILES):
         raise PushError(f"{folder} has no model.safetensors: save the model with model.save_pretrained(folder)")
     processor = _read_json(folder / "processor_config.json", "save the processor beside the model: "
                            "microau_hf.face.build_processor(config).save_pretrained(folder)")

@@ -243,9 +243,10 @@ class MicroAUPredictor:
         scored, probabilities = scorer.result() if scorer else (None, None)
         return VideoPrediction(
             path=str(path), fps=video.info.fps, onset_frame=video.onset_index, apex_frame=tracker.apex_index,
-            truncated=bool(truncated_by), truncated_by=truncated_by, prediction=prediction, frame_indices=np.array(tracker.indices),
+            prediction=prediction, frame_indices=np.array(tracker.indices),
             motion=np.array(tracker.motions, dtype=np.float32), aus=self.aus, scored_frames=scored,
-            frame_probabilities=probabilities, header_frames=video.info.frame_count, note=note,
+            frame_probabilities=probabilities, truncated_by=truncated_by, header_frames=video.info.frame_count,
+            note=note,
         )
 
 

@@ -77,16 +77,20 @@ class VideoPrediction:
     fps: float
     onset_frame: int
     apex_frame: int
-    truncated: bool  # the video was not read to its end (``truncated_by`` says why, ``note`` in words)
     prediction: Prediction  # the onset/apex pair
     frame_indices: np.ndarray  # (F,) every frame read, the onset first
     motion: np.ndarray  # (F,) mean absolute difference of each aligned frame to the onset (0..255)
     aus: list[int]
     scored_frames: np.ndarray | None = None  # (S,) frames scored against the onset
     frame_probabilities: np.ndarray | None = None  # (S, K) per-frame AU probabilities, in the order of ``aus``
-    truncated_by: str = ""  # "frame_limit", "file_cut_short" or ""
+    truncated_by: str = ""  # why the video was not read to its end: "frame_limit", "file_cut_short", or "" (it was)
     header_frames: int = 0  # the frame count the container claims (0: unknown)
     note: str = ""  # why the video was not read to its end, in one line
+
+    @property
+    def truncated(self) -> bool:
+        """The video was not read to its end (``truncated_by`` says why, ``note`` in words)."""
+        return bool(self.truncated_by)
 
     def time(self, frame: int) -> float | None:
         return round(frame / self.fps, 4) if self.fps > 0 else None

@@ -113,7 +113,9 @@ def _merge_with_earlier(rows: list[dict], path: Path) -> list[dict]:
 
 def _write(rows, args, dataset, folds) -> None:
     held_out = [fold.name for fold in folds]
-    header = (f"LOSO ({len(held_out)} of {len(set(dataset['subject']))} subjects held out) on the synthetic corpus ({len(dataset)} samples, {len(set(dataset['subject']))} subjects; "
+    subjects = len(set(dataset["subject"]))
+    header = (f"LOSO ({len(held_out)} of {subjects} subjects held out) on the synthetic corpus ({len(dataset)} samples, "
+              f"{subjects} subjects; "
               f"held out: {', '.join(held_out)}), preset `{args.preset}`, {args.epochs:g} epochs, seed {args.seed}. "
               f"Mean binary F1 of the positive class, pooled over the held-out subjects. Random initial weights; the text "
               f"tower is frozen except in the row that says it is trained. Frames go through the face pipeline, as "

@@ -235,7 +235,8 @@ def similarity(rng: np.random.Generator, deg: float, shift: float, centre: float
 def to_jpeg(frame: np.ndarray, quality: int) -> dict:
     """A float RGB frame as the ``datasets`` image dict of its JPEG bytes."""
     pixels = np.clip(np.rint(frame), 0, 255).astype(np.uint8)
-    ok, encoded = cv2.imencode(".jpg", cv2.cvtColor(pixels, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
+    bgr = cv2.cvtColor(pixels, cv2.COLOR_RGB2BGR)
+    ok, encoded = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
     if not ok:
         raise RuntimeError("JPEG encoding failed")
     return {"bytes": encoded.tobytes(), "path": None}

@@ -39,7 +39,8 @@ from ..atomic import atomic_directory, check_replaceable
 from ..aus import AU_SETS, EMOTION_PROTOTYPES, NO_EMOTION, OBJECTIVE_CLASSES, resolve_au_set
 from .au_motion import AU_MOTIONS, KERNELS, LATERAL_AUS, Move, displacement_grid
 from .faces import FaceImage, load_faces
-from .render import REFERENCE_IOD, Rendering, SubjectFace, draw_camera, prepare_subjects, render_frame, similarity, to_jpeg
+from .render import (REFERENCE_IOD, Rendering, SubjectFace, draw_camera, prepare_subjects, render_frame, similarity,
+                     to_jpeg)
 from .schema import sample_features
 
 logger = logging.getLogger(__name__)

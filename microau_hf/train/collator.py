@@ -43,8 +43,8 @@ class MicroAUCollator:
 
     The frames go through `preparer` (face found on the onset, both frames aligned, regions from the landmarks) and
     then `model_inputs`, the very calls `MicroAUPredictor` makes on a user's files, so that a model is trained on what
-    it will be asked about. Rows whose face the pipeline refuses should be left out first (`CorpusFaces.usable_rows`); one that
-    reaches the collator stops the batch with its reason.
+    it will be asked about. Rows whose face the pipeline refuses should be left out first
+    (`CorpusFaces.usable_rows`); one that reaches the collator stops the batch with its reason.
     """
 
     def __init__(self, processor: Any, aus: Sequence[int], preparer: FacePreparer):
@@ -57,4 +57,3 @@ class MicroAUCollator:
         inputs = dict(model_inputs(self.processor, prepared))
         inputs["labels"] = au_labels([r["aus"] for r in rows], self.aus)
         return inputs
-
