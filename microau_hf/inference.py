@@ -21,12 +21,13 @@ from __future__ import annotations
 import itertools
 import json
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Sequence, Sized
 from pathlib import Path
 
 import numpy as np
 import torch
 from PIL import Image
+from tqdm.auto import tqdm
 
 from .aus import NO_EMOTION
 from .checkpoints import CheckpointError, check_checkpoint_folder, load_model
@@ -169,24 +170,29 @@ class MicroAUPredictor:
         pairs: Iterable[tuple[ImageSource, ImageSource]],
         names: Sequence[str] | None = None,
         batch_size: int = 16,
+        progress: bool = False,
     ) -> list[Prediction]:
         """Many pairs, ``batch_size`` at a time through the face pipeline and the model (so only one batch of crops is
-        held). Unreadable images and faceless frames are listed with their status and message; the others are scored."""
+        held). Unreadable images and faceless frames are listed with their status and message; the others are scored.
+        ``progress`` shows a bar (pairs done) on stderr."""
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
         results: list[Prediction] = []
         numbered = enumerate(pairs)
-        while chunk := list(itertools.islice(numbered, batch_size)):
-            chunk_names = [names[i] if names is not None else _default_name(i, onset) for i, (onset, _) in chunk]
-            prepared = self.preparer.prepare_batch([pair for _, pair in chunk], chunk_names)
-            results.extend(self.predict_prepared(prepared))
+        total = len(pairs) if isinstance(pairs, Sized) else None
+        with tqdm(total=total, desc="pairs", unit="pair", disable=not progress) as bar:
+            while chunk := list(itertools.islice(numbered, batch_size)):
+                chunk_names = [names[i] if names is not None else _default_name(i, onset) for i, (onset, _) in chunk]
+                prepared = self.preparer.prepare_batch([pair for _, pair in chunk], chunk_names)
+                results.extend(self.predict_prepared(prepared))
+                bar.update(len(chunk))
         return results
 
-    def predict_folder(self, folder: str | os.PathLike, batch_size: int = 16) -> list[Prediction]:
+    def predict_folder(self, folder: str | os.PathLike, batch_size: int = 16, progress: bool = False) -> list[Prediction]:
         """Every pair of a folder (see the module's folder rule), sorted by name; half pairs listed as not scored."""
         pairs, missing = find_pairs(folder)
         names = list(pairs)
-        results = self.predict_pairs([pairs[n] for n in names], names=names, batch_size=batch_size)
+        results = self.predict_pairs([pairs[n] for n in names], names=names, batch_size=batch_size, progress=progress)
         for result in results:
             if not result.ok:  # the face pipeline says "<name> onset: ..."; name the file instead
                 onset, apex = pairs[result.name]
@@ -216,6 +222,7 @@ class MicroAUPredictor:
         max_frames: int | None = None,
         max_seconds: float | None = None,
         batch_size: int = 16,
+        progress: bool = False,
     ) -> VideoPrediction:
         """Score a video's onset against its apex (the frame of largest motion), in one streaming pass.
 
@@ -229,14 +236,17 @@ class MicroAUPredictor:
         video = align_video(path, self.preparer, onset_frame, max_frames, max_seconds)
         tracker = ApexTracker(video.onset.onset, video.onset_index)
         scorer = self.frame_scorer(video.onset, batch_size) if every_frame else None
+        bar = tqdm(total=video.frames_expected, desc="video frames", unit="frame", disable=not progress)
         try:
             if scorer:
                 scorer.add(video.onset_index, video.onset.onset)  # the baseline: no movement at all
             for index, crop in video.frames:
                 tracker.update(index, crop)
+                bar.update(1)
                 if scorer and (index - video.onset_index) % stride == 0:
                     scorer.add(index, crop)
         finally:
+            bar.close()
             video.close()
         prediction = self.predict_prepared([video.pair(tracker.apex_crop, tracker.apex_index)])[0]
         truncated_by, note = _reading_note(video, len(tracker.indices))

@@ -10,7 +10,6 @@ emotion scores, saves a plot, and saves the last fold's model as a checkpoint th
 
 from __future__ import annotations
 
-import argparse
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -84,19 +83,3 @@ next:
   microau evaluate --data {corpus_folder(settings)} --output-dir {settings.out / 'loso6'} --max-folds 6   # a longer LOSO
   python -c "from transformers import AutoModel; AutoModel.from_pretrained('{checkpoint}', trust_remote_code=True)"
 """)
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    defaults = QuickstartSettings()
-    parser.add_argument("--out", type=Path, default=defaults.out, help="output folder (default %(default)s)")
-    parser.add_argument("--num-samples", type=int, default=defaults.num_samples)
-    parser.add_argument("--folds", type=int, default=defaults.folds, help="LOSO folds to run (held-out subjects)")
-    parser.add_argument("--epochs", type=float, default=defaults.epochs)
-    parser.add_argument("--aus", default=defaults.aus, help="AU set: casme2, samm, mmew, cross12")
-    parser.add_argument("--preset", default=defaults.preset, help="model size: test, tiny, vit-b-16")
-    parser.add_argument("--seed", type=int, default=defaults.seed)
-
-
-def from_arguments(args: argparse.Namespace) -> QuickstartSettings:
-    return QuickstartSettings(out=args.out, num_samples=args.num_samples, folds=args.folds, epochs=args.epochs,
-                              aus=args.aus, preset=args.preset, seed=args.seed)

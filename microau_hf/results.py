@@ -61,6 +61,15 @@ class Prediction:
         keys = ("name", "status", "message", "num_faces", "emotion", "emotion_scores", "objective_class")
         return {**{k: getattr(self, k) for k in keys}, "present": self.present, "aus": [asdict(s) for s in self.aus]}
 
+    def summary_line(self) -> str:
+        """One line for a person: the present AUs with their probabilities and the emotion, or why it was not scored."""
+        if not self.ok:
+            return f"{self.name}: not scored ({self.status}): {self.message}"
+        present = ", ".join(f"AU{s.au} {s.score:.2f}" for s in self.aus if s.present) or "no AU present"
+        emotion = f"emotion {self.emotion}" if self.emotion else "no emotion"
+        objective = f", objective class {self.objective_class}" if self.objective_class else ""
+        return f"{self.name}: {present}; {emotion}{objective}"
+
     def to_row(self) -> dict[str, Any]:
         """One flat CSV row: the item, its status, emotion, present AUs, then one probability column per AU."""
         row = {k: getattr(self, k) for k in ("name", "status", "message", "num_faces", "emotion", "objective_class")}
@@ -107,6 +116,17 @@ class VideoPrediction:
                 row.update({f"AU{au}": round(float(p), 6) for au, p in zip(self.aus, scored[index])})
             rows.append(row)
         return rows
+
+    def summary_lines(self) -> list[str]:
+        """A few lines for a person: what was read, where the apex is, and the pair's prediction."""
+        apex_time = self.time(self.apex_frame)
+        lines = [f"{self.path}: {len(self.frame_indices)} frames read at {self.fps:g} fps; onset frame "
+                 f"{self.onset_frame}, apex frame {self.apex_frame}" + (f" ({apex_time:.2f} s)" if apex_time else "")]
+        if self.note:
+            lines.append(f"note: {self.note}")
+        if self.scored_frames is not None:
+            lines.append(f"{len(self.scored_frames)} frames scored against the onset (per-frame probabilities in --out)")
+        return lines + [self.prediction.summary_line()]
 
     def to_dict(self) -> dict[str, Any]:
         keys = ("path", "fps", "onset_frame", "apex_frame", "truncated", "truncated_by", "note", "header_frames")

@@ -189,6 +189,13 @@ class AlignedVideo:
         name = f"{self.info.path} frames {self.onset_index}-{apex_index}"
         return dataclasses.replace(self.onset, name=name, apex=apex_crop)
 
+    @property
+    def frames_expected(self) -> int | None:
+        """How many frames ``frames`` should yield, by the container's count and the limits (``None``: unknown)."""
+        claimed = self.info.frame_count - self.onset_index if self.info.frame_count > 0 else None
+        bounds = [n for n in (claimed, self.limit) if n is not None]
+        return max(min(bounds) - 1, 0) if bounds else None
+
     def close(self) -> None:
         """Release the video before the frames are used up."""
         self.frames.close()

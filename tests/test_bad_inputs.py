@@ -9,16 +9,24 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 from safetensors.torch import load_file, save_file
 
+from microau.cli import main
 from microau_hf.checkpoints import CheckpointError, load_model
-from microau_hf.cli import main
 from microau_hf.modeling_micro_au_clip import MicroAUClipModel
 
 
 def copy_checkpoint(checkpoint: Path, folder: Path) -> Path:
     shutil.copytree(checkpoint, folder)
     return folder
+
+
+def any_image(folder: Path) -> Path:
+    """A readable image, for commands that must fail on something else first (arguments are checked first)."""
+    path = folder / "any.png"
+    Image.new("RGB", (64, 64), (128, 100, 90)).save(path)
+    return path
 
 
 def one_line_error(argv: list[str], capsys) -> str:
@@ -43,7 +51,7 @@ def test_a_pickle_beside_a_stray_safetensors_file_is_never_loaded(checkpoint, tm
         MicroAUClipModel.from_pretrained(folder)
     with pytest.raises(ValueError, match="safetensors weights only"):
         MicroAUClipModel.from_pretrained(folder, use_safetensors=False)
-    err = one_line_error(["predict", "--model", str(folder), "--onset", "a.png", "--apex", "b.png"], capsys)
+    err = one_line_error(["predict", "--model", str(folder), "--onset", str(any_image(tmp_path)), "--apex", str(any_image(tmp_path))], capsys)
     assert "no model.safetensors" in err
 
 
@@ -55,7 +63,7 @@ def test_a_checkpoint_missing_half_its_tensors_is_refused_with_the_count(checkpo
     with pytest.raises(CheckpointError, match=f"cover {len(kept)} of the model's {len(weights)} tensors; "
                                               f"{len(weights) - len(kept)} missing"):
         load_model(folder)
-    one_line_error(["predict", "--model", str(folder), "--onset", "a.png", "--apex", "b.png"], capsys)
+    one_line_error(["predict", "--model", str(folder), "--onset", str(any_image(tmp_path)), "--apex", str(any_image(tmp_path))], capsys)
 
 
 @pytest.mark.parametrize("content", [b"", b"garbage, not safetensors", b"\x10\x00\x00\x00\x00\x00\x00\x00{"])
@@ -64,7 +72,7 @@ def test_unreadable_weights_are_one_line(checkpoint, tmp_path, capsys, content):
     (folder / "model.safetensors").write_bytes(content)
     with pytest.raises(CheckpointError, match="cannot load the model"):
         load_model(folder)
-    err = one_line_error(["predict", "--model", str(folder), "--onset", "a.png", "--apex", "b.png"], capsys)
+    err = one_line_error(["predict", "--model", str(folder), "--onset", str(any_image(tmp_path)), "--apex", str(any_image(tmp_path))], capsys)
     assert str(folder) in err
 
 

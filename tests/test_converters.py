@@ -291,7 +291,7 @@ def test_an_au_code_outside_the_catalogue_is_named_in_the_report(tmp_path):
 
 
 def test_a_text_file_named_xlsx_is_one_line(tmp_path, capsys):
-    from microau_hf.cli import main
+    from microau.cli import main
 
     root = build_casme2(tmp_path / "CASME2")
     sheet = root / "CASME2-coding-20140508.xlsx"

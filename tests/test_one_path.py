@@ -144,7 +144,7 @@ def test_every_consumer_goes_through_the_face_preparer(tiny_corpus, model_and_pr
 def test_synth_reports_the_face_check_and_caches_the_detections(tmp_path, capsys):
     import json
 
-    from microau_hf.cli import main
+    from microau.cli import main
 
     out = tmp_path / "corpus"
     assert main(["synth", "--out", str(out), "--num-samples", "6"]) == 0

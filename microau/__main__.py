@@ -1,0 +1,5 @@
+"""`python -m microau ...`: the same as the `microau` command."""
+
+from microau.cli import console
+
+console()

@@ -1,0 +1,114 @@
+"""Argument types that check a value before any model loads (standard library only).
+
+Each raises `argparse.ArgumentTypeError` with the value and the problem, which the parser prints as one line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+# A Hub repository id: NAME or ORG/NAME (letters, digits, '-', '_', '.').
+HUB_ID = re.compile(r"^(?:[A-Za-z0-9][\w.-]*/)?[A-Za-z0-9][\w.-]*$")
+DEVICE = re.compile(r"^(?:auto|cpu|mps|cuda(?::\d+)?)$")
+RESULT_SUFFIXES = (".json", ".csv")
+
+
+def _fail(value: str, problem: str) -> argparse.ArgumentTypeError:
+    return argparse.ArgumentTypeError(f"{value}: {problem}")
+
+
+def existing_file(value: str) -> Path:
+    path = Path(value).expanduser()
+    if not path.exists():
+        raise _fail(value, "no such file")
+    if not path.is_file():
+        raise _fail(value, "is a folder, not a file")
+    if path.stat().st_size == 0:
+        raise _fail(value, "the file is empty")
+    return path
+
+
+def existing_folder(value: str) -> Path:
+    path = Path(value).expanduser()
+    if not path.exists():
+        raise _fail(value, "no such folder")
+    if not path.is_dir():
+        raise _fail(value, "is a file, not a folder")
+    return path
+
+
+def output_folder(value: str) -> Path:
+    """A folder to write into: it may not exist yet, but it may not be a file, and its parent must be creatable."""
+    path = Path(value).expanduser()
+    if path.exists() and not path.is_dir():
+        raise _fail(value, "exists and is a file; give a folder")
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise _fail(value, f"{parent} is a file, so the folder cannot be made")
+            break
+    return path
+
+
+def output_file(suffixes: tuple[str, ...], stdout_ok: bool = False) -> Callable[[str], Path | str]:
+    """A file to write, by its extension; ``-`` means standard output where ``stdout_ok``."""
+
+    def check(value: str) -> Path | str:
+        if stdout_ok and value == "-":
+            return value
+        path = Path(value).expanduser()
+        if path.suffix.lower() not in suffixes:
+            raise _fail(value, f"write {' or '.join(suffixes)} (by extension), not {path.suffix or 'no extension'!r}")
+        if path.is_dir():
+            raise _fail(value, "is a folder; give a file name")
+        if not path.parent.is_dir():
+            raise _fail(value, f"the folder {path.parent} does not exist")
+        return path
+
+    return check
+
+
+def model_source(value: str) -> str:
+    """A checkpoint folder (it must hold config.json) or a Hub id."""
+    path = Path(value).expanduser()
+    if path.is_dir():
+        if not (path / "config.json").is_file():
+            raise _fail(value, "not a checkpoint folder (no config.json); train one with `microau quickstart`")
+        return str(path)
+    if path.exists():
+        raise _fail(value, "is a file; give the checkpoint folder (save_pretrained) or a Hub id")
+    looks_local = value.startswith((".", "/", "~")) or value.count("/") > 1 or "\\" in value
+    if looks_local or not HUB_ID.match(value):
+        raise _fail(value, "no such checkpoint folder (and not a Hub id such as ORG/NAME)")
+    return value
+
+
+def device(value: str) -> str:
+    if not DEVICE.match(value):
+        raise _fail(value, "a device is auto, cpu, cuda, cuda:N or mps")
+    return value
+
+
+def _number(value: str, kind: type, whole: bool, accept: Callable[[float], bool], rule: str) -> int | float:
+    try:
+        number = kind(value)
+    except ValueError:
+        raise _fail(value, "not a whole number" if whole else "not a number") from None
+    if not accept(number):
+        raise _fail(value, rule)
+    return number
+
+
+def positive_int(value: str) -> int:
+    return _number(value, int, True, lambda n: n >= 1, "must be at least 1")
+
+
+def positive_float(value: str) -> float:
+    return _number(value, float, False, lambda n: n > 0, "must be greater than 0")
+
+
+def probability(value: str) -> float:
+    return _number(value, float, False, lambda n: 0.0 <= n <= 1.0, "must lie in [0, 1]")

@@ -1,0 +1,299 @@
+"""`microau`: one subcommand per job.
+
+    microau quickstart                                   the main job on the built-in synthetic corpus
+    microau synth --out DIR                              build the synthetic corpus
+    microau convert casme2 --root RAW --out DIR          convert a licensed corpus to `datasets`
+    microau train --data DIR --output-dir DIR            train (Accelerate; `accelerate launch scripts/train.py` for many GPUs)
+    microau evaluate --data DIR --output-dir DIR         LOSO / leave-one-corpus-out, per-AU F1 table
+    microau predict --model DIR --onset A --apex B       AU probabilities for a pair, a folder or a video
+    microau push --model DIR --repo-id ORG/NAME          publish a checkpoint to the Hub
+    microau space --model DIR                            run the Gradio demo locally
+
+exit codes:
+    0    done
+    1    done in part: some inputs could not be used (each named on stderr; the rest is written)
+    2    bad arguments or input: one line on stderr says which and why; nothing is written
+    130  interrupted (Ctrl-C)
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import pickle
+import sys
+import zipfile
+from collections.abc import Sequence
+from pathlib import Path
+
+from . import checks
+
+# Kept equal to microau_hf.aus.AU_SETS and microau_hf.presets.PRESETS by a test: the parser may not import them.
+AU_SET_NAMES = ("casme2", "samm", "mmew", "cross12")
+PRESET_NAMES = ("test", "tiny", "vit-b-16")
+CORPORA = ("casme2", "samm", "casme3")
+
+EXIT_OK, EXIT_PARTIAL, EXIT_USER_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+# Failures a user can fix: reported as one line. Anything else is a bug and keeps its traceback.
+USER_ERRORS: tuple[type[BaseException], ...] = (ValueError, FileNotFoundError, FileExistsError, KeyError, OSError,
+                                                ImportError, pickle.UnpicklingError, zipfile.BadZipFile, EOFError)
+
+PRE_ALIGNED_HELP = ("the frames are already aligned face crops (e.g. CASME II's Cropped release): no face detection, "
+                    "canonical template regions; predict such crops with the same setting")
+
+
+class Parser(argparse.ArgumentParser):
+    """An argument error is one line (the problem and where to read more), exit 2; no usage dump."""
+
+    def error(self, message: str):
+        self.exit(EXIT_USER_ERROR, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _subcommand(commands, name: str, summary: str, example: str, parents=()) -> argparse.ArgumentParser:
+    return commands.add_parser(name, help=summary, description=summary, parents=list(parents),
+                               epilog=f"example:\n  {example}", formatter_class=argparse.RawDescriptionHelpFormatter)
+
+
+def _common_options(device: bool) -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--verbose", action="store_true", help="show third-party log lines (MediaPipe, transformers)")
+    if device:
+        common.add_argument("--device", type=checks.device, default="auto",
+                            help="auto (CUDA when available), cpu, cuda, cuda:N or mps (default %(default)s)")
+    return common
+
+
+def _add_au_and_size(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--aus", default="casme2", choices=AU_SET_NAMES, help="the AU set to detect (default %(default)s)")
+    parser.add_argument("--preset", default="tiny", choices=PRESET_NAMES,
+                        help="model size: test (unit tests), tiny (CPU demos), vit-b-16 (CLIP ViT-B/16; default %(default)s)")
+
+
+def _add_data_and_output(parser: argparse.ArgumentParser, output_help: str) -> None:
+    parser.add_argument("--data", required=True, type=checks.existing_folder, help="a dataset folder (synth or convert)")
+    parser.add_argument("--output-dir", required=True, type=checks.output_folder, help=output_help)
+
+
+def _add_model_settings(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", type=_json_object, default={},
+                        help='config overrides as JSON, e.g. \'{"use_gda": false}\'')
+    parser.add_argument("--seed", type=int, default=0, help="training seed (default %(default)s)")
+    parser.add_argument("--pre-aligned", action="store_true", help=PRE_ALIGNED_HELP)
+
+
+def _add_quickstart(commands, plain, running) -> None:
+    quick = _subcommand(commands, "quickstart", "synthetic corpus -> LOSO training -> F1 table, plot, checkpoint",
+                        "microau quickstart --out outputs/quickstart --folds 2", [running])
+    quick.add_argument("--out", type=checks.output_folder, default=Path("outputs/quickstart"),
+                       help="output folder: corpus, results, plot, checkpoint (default %(default)s)")
+    quick.add_argument("--num-samples", type=checks.positive_int, default=480,
+                       help="synthetic samples to build (default %(default)s)")
+    quick.add_argument("--folds", type=checks.positive_int, default=2,
+                       help="LOSO folds to run, one held-out subject each (default %(default)s)")
+    quick.add_argument("--epochs", type=checks.positive_float, default=8.0, help="epochs per fold (default %(default)s)")
+    _add_au_and_size(quick)
+    quick.add_argument("--seed", type=int, default=0, help="corpus and training seed (default %(default)s)")
+
+
+def _add_synth(commands, plain) -> None:
+    synth = _subcommand(commands, "synth", "build the synthetic corpus from real, freely licensed faces",
+                        "microau synth --out data/synthetic --num-samples 480 --contact-sheet sheet.png", [plain])
+    synth.add_argument("--out", required=True, type=checks.output_folder, help="folder for the saved dataset")
+    synth.add_argument("--num-samples", type=checks.positive_int, default=480, help="samples to build (default %(default)s)")
+    synth.add_argument("--seed", type=int, default=0, help="the same seed gives the same corpus (default %(default)s)")
+    synth.add_argument("--aus", default="casme2", choices=AU_SET_NAMES, help="AU set to label (default %(default)s)")
+    synth.add_argument("--amplitude", type=checks.positive_float, nargs=2, default=(1.0, 2.5), metavar=("LOW", "HIGH"),
+                       help="motion amplitude in pixels at an interocular distance of ~40 px (default 1.0 2.5)")
+    synth.add_argument("--overwrite", action="store_true", help="replace an earlier synthetic corpus in --out")
+    synth.add_argument("--contact-sheet", type=checks.output_file((".png",)), help="also save a contact sheet PNG here")
+
+
+def _add_convert(commands, plain) -> None:
+    convert = _subcommand(commands, "convert", "convert a licensed corpus (CASME II, SAMM, CAS(ME)^3) to datasets",
+                          "microau convert casme2 --root ~/corpora/CASME2 --out data/casme2", [plain])
+    convert.add_argument("corpus", choices=CORPORA, help="which corpus layout --root holds")
+    convert.add_argument("--root", required=True, type=checks.existing_folder, help="the corpus folder as distributed")
+    convert.add_argument("--out", required=True, type=checks.output_folder, help="folder for the converted dataset")
+    convert.add_argument("--annotation", type=checks.existing_file, help="the coding spreadsheet, if not in its usual place")
+    convert.add_argument("--with-frames", action="store_true", help="store every frame from onset to offset")
+    convert.add_argument("--cropped", action="store_true", help="CASME II: use the Cropped/ release (pre-aligned)")
+    convert.add_argument("--overwrite", action="store_true",
+                         help="replace an earlier conversion in --out (a folder holding other files is never replaced)")
+    convert.add_argument("--push-to-hub", metavar="REPO", help="also publish the dataset (for your team; keep it private)")
+    convert.add_argument("--private", action="store_true", help="with --push-to-hub: a private dataset repo")
+
+
+def _add_train(commands, running) -> None:
+    train = _subcommand(commands, "train", "train with Accelerate (one process; `accelerate launch scripts/train.py` for more)",
+                        "microau train --data data/synthetic --output-dir runs/tiny --epochs 5", [running])
+    _add_data_and_output(train, "checkpoints, logs and the final model")
+    _add_au_and_size(train)
+    train.add_argument("--model", type=checks.model_source, help="start from this Micro-AU CLIP checkpoint")
+    train.add_argument("--clip", help="copy the towers from this CLIP checkpoint (Hub id or folder)")
+    train.add_argument("--epochs", type=checks.positive_int, default=5, help="passes over the data (default %(default)s)")
+    train.add_argument("--max-steps", type=checks.positive_int, help="stop after this many optimiser steps")
+    train.add_argument("--batch-size", type=checks.positive_int, default=16, help="per process (default %(default)s)")
+    train.add_argument("--learning-rate", type=checks.positive_float, default=5e-4, help="peak LR (default %(default)s)")
+    train.add_argument("--gradient-accumulation-steps", type=checks.positive_int, default=1,
+                       help="batches per optimiser step (default %(default)s)")
+    train.add_argument("--mixed-precision", default="no", choices=["no", "fp16", "bf16"],
+                       help="autocast dtype (default %(default)s)")
+    train.add_argument("--save-steps", type=int, default=0, help="save a resumable checkpoint every N steps (0: at the end)")
+    train.add_argument("--resume-from", help="a checkpoint folder in --output-dir, or 'latest'")
+    _add_model_settings(train)
+
+
+def _add_evaluate(commands, running) -> None:
+    evaluate = _subcommand(commands, "evaluate", "LOSO or leave-one-corpus-out: train per fold, pooled per-AU F1",
+                           "microau evaluate --data data/synthetic --output-dir runs/loso6 --max-folds 6", [running])
+    _add_data_and_output(evaluate, "results.json, the per-AU F1 plot, per-fold logs")
+    evaluate.add_argument("--protocol", default="loso", choices=["loso", "loco"],
+                          help="leave one subject out, or one corpus out (default %(default)s)")
+    evaluate.add_argument("--max-folds", type=checks.positive_int, help="run only this many folds (a quick, partial run)")
+    _add_au_and_size(evaluate)
+    evaluate.add_argument("--epochs", type=checks.positive_float, default=8.0, help="epochs per fold (default %(default)s)")
+    evaluate.add_argument("--batch-size", type=checks.positive_int, default=32,
+                          help="samples per training batch (default %(default)s)")
+    evaluate.add_argument("--learning-rate", type=checks.positive_float, default=1e-3, help="peak LR (default %(default)s)")
+    evaluate.add_argument("--threshold", default="fixed", choices=["fixed", "train"],
+                          help="0.5, or per-AU best F1 on each training fold (never the test fold; default %(default)s)")
+    evaluate.add_argument("--save-model", action="store_true", help="save the last fold's model as a checkpoint")
+    _add_model_settings(evaluate)
+
+
+def _add_predict(commands, running) -> None:
+    predict = _subcommand(commands, "predict", "AU probabilities and emotion for a pair, a folder of pairs, or a video",
+                          "microau predict --model outputs/quickstart/checkpoint --onset onset.jpg --apex apex.jpg",
+                          [running])
+    predict.add_argument("--model", required=True, type=checks.model_source, help="checkpoint folder or Hub id")
+    source = predict.add_mutually_exclusive_group(required=True)
+    source.add_argument("--onset", type=checks.existing_file, help="onset image (with --apex)")
+    source.add_argument("--folder", type=checks.existing_folder,
+                        help="folder of pairs: NAME_onset.EXT + NAME_apex.EXT, or subfolders with onset.* and apex.*")
+    source.add_argument("--video", type=checks.existing_file, help="a video; onset and apex are found in it")
+    predict.add_argument("--apex", type=checks.existing_file, help="apex image (with --onset)")
+    predict.add_argument("--every-frame", action="store_true", help="video: score every frame against the onset")
+    predict.add_argument("--max-seconds", type=checks.positive_float, help="video: read at most this many seconds")
+    predict.add_argument("--threshold", type=checks.probability, default=0.5,
+                         help="an AU is present at or above this probability (default %(default)s)")
+    predict.add_argument("--pre-aligned", action="store_true", help=PRE_ALIGNED_HELP)
+    predict.add_argument("--batch-size", type=checks.positive_int, default=16,
+                         help="pairs or frames per model call (default %(default)s)")
+    predict.add_argument("--out", type=checks.output_file(checks.RESULT_SUFFIXES, stdout_ok=True),
+                         help="the full result as .json or .csv (by extension), or - for JSON on stdout; "
+                              "without it, stdout gets a short summary")
+
+
+def _add_push(commands, plain) -> None:
+    push = _subcommand(commands, "push", "publish a checkpoint (safetensors, remote code, processor, model card)",
+                       "microau push --model outputs/quickstart/checkpoint --repo-id my-org/micro-au-clip-demo --private",
+                       [plain])
+    push.add_argument("--model", required=True, type=checks.existing_folder, help="the checkpoint folder")
+    push.add_argument("--repo-id", required=True, help="ORG/NAME on the Hub")
+    push.add_argument("--private", action="store_true", help="create the repo as private")
+    push.add_argument("--token", help="defaults to HF_TOKEN or the cached login")
+    push.add_argument("--base-model", help="the CLIP checkpoint the towers came from, for the model card")
+    push.add_argument("--message", default="Upload Micro-AU CLIP checkpoint", help="the commit message")
+
+
+def _add_space(commands, plain) -> None:
+    space = _subcommand(commands, "space", "run the Gradio Space locally",
+                        "microau space --model outputs/quickstart/checkpoint --port 7860", [plain])
+    space.add_argument("--model", default="outputs/quickstart/checkpoint", type=checks.model_source,
+                       help="checkpoint folder or Hub id (default %(default)s)")
+    space.add_argument("--port", type=checks.positive_int, default=7860, help="the port to serve on (default %(default)s)")
+    space.add_argument("--host", default="127.0.0.1", help="0.0.0.0 to serve other machines (default %(default)s)")
+
+
+def _json_object(text: str) -> dict:
+    import json
+
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise argparse.ArgumentTypeError(f"{text}: not JSON ({error.msg})") from None
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError("expected a JSON object, e.g. '{\"use_gda\": false}'")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = Parser(prog="microau", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=Parser)
+    plain, running = _common_options(device=False), _common_options(device=True)
+    _add_quickstart(commands, plain, running)
+    _add_synth(commands, plain)
+    _add_convert(commands, plain)
+    _add_train(commands, running)
+    _add_evaluate(commands, running)
+    _add_predict(commands, running)
+    _add_push(commands, plain)
+    _add_space(commands, plain)
+    return parser
+
+
+def _check_combinations(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """What one argument alone cannot say; checked before anything is imported or loaded."""
+    if args.command == "predict":
+        if args.onset and not args.apex:
+            parser.error("--onset needs --apex")
+        if args.apex and not args.onset:
+            parser.error("--apex needs --onset")
+        if (args.every_frame or args.max_seconds) and not args.video:
+            parser.error("--every-frame and --max-seconds apply to --video")
+
+
+def _pin_device(device: str | None) -> None:
+    """`cpu` and `cuda:N` are set for every library at once (Trainer, Accelerate, the predictor) before torch loads."""
+    if device == "cpu":
+        os.environ["CUDA_VISIBLE_DEVICES"] = ""
+    elif device and device.startswith("cuda:"):
+        os.environ["CUDA_VISIBLE_DEVICES"] = device.split(":", 1)[1]
+
+
+def _user_errors() -> tuple[type[BaseException], ...]:
+    """The error types a user's input can cause (safetensors' only once it is loaded)."""
+    safetensors = sys.modules.get("safetensors")
+    return USER_ERRORS + ((safetensors.SafetensorError,) if safetensors is not None else ())
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run a parsed command; a user's error becomes one line on stderr and exit 2."""
+    try:
+        from microau_hf.commands import run_command
+
+        return run_command(args) or EXIT_OK
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except _user_errors() as error:
+        message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        print(f"microau {args.command}: error: {message}", file=sys.stderr)
+        return EXIT_USER_ERROR
+
+
+def main(argv: Sequence[str] | None = None, filter_logs: bool = False) -> int:
+    """Parse, check, run. ``filter_logs`` (the console command) drops third-party log noise unless ``--verbose``."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+        _check_combinations(parser, args)
+    except SystemExit as stop:  # --help, or an argument error already printed in one line
+        return stop.code if isinstance(stop.code, int) else EXIT_USER_ERROR
+    _pin_device(getattr(args, "device", None))
+    if filter_logs and not args.verbose:
+        from .quiet import third_party_logs_filtered
+
+        with third_party_logs_filtered():
+            return run(args)
+    return run(args)
+
+
+def console() -> None:
+    """The `microau` console script."""
+    sys.exit(main(filter_logs=True))
+
+
+if __name__ == "__main__":
+    console()

@@ -1,0 +1,75 @@
+"""Third-party log noise off (unless `--verbose`): what a user sees on stderr is ours.
+
+MediaPipe's C++ core (glog/absl) and TFLite write to file descriptor 2 directly, before any Python logging is set up,
+and ignore the usual environment switches; so the console command routes fd 2 through a pipe and drops only the lines
+known to be such noise. Everything else (our errors, tqdm bars, a real traceback) passes unchanged.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+import threading
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+NOISE_LINE = re.compile(
+    rb"^(?:[IWE]\d{4} [\d:. ]+\s*\d+ [\w.]+:\d+\]"  # glog: W0000 00:00:1796171868.426848  5921 file.cc:114] ...
+    rb"|INFO: Created TensorFlow Lite"
+    rb"|WARNING: All log messages before absl::InitializeLog)"
+)
+# A line that starts like this is held until it ends, to be judged whole; any other text is passed on at once.
+MAYBE_NOISE = re.compile(rb"^(?:[IWE]\d{0,4}(?: |$)|I$|IN|W$|WA)")
+
+QUIET_ENVIRONMENT = {
+    "TF_CPP_MIN_LOG_LEVEL": "3",
+    "GLOG_minloglevel": "2",
+    "TRANSFORMERS_VERBOSITY": "error",
+    "TRANSFORMERS_NO_ADVISORY_WARNINGS": "1",
+    "HF_DATASETS_DISABLE_PROGRESS_BARS": "1",  # our own bars say what is happening
+}
+
+
+def _pieces(buffer: bytes) -> tuple[list[bytes], bytes]:
+    """Complete lines (ending in \\n or \\r, as tqdm redraws) and the unfinished rest."""
+    parts = re.split(rb"(?<=[\n\r])", buffer)
+    return parts[:-1], parts[-1]
+
+
+def _forward(source: int, target: int) -> None:
+    pending = b""
+    while chunk := os.read(source, 65536):
+        lines, pending = _pieces(pending + chunk)
+        kept = b"".join(line for line in lines if not NOISE_LINE.match(line))
+        if pending and not MAYBE_NOISE.match(pending):
+            kept, pending = kept + pending, b""
+        if kept:
+            os.write(target, kept)
+    if pending and not NOISE_LINE.match(pending):
+        os.write(target, pending)
+
+
+@contextmanager
+def third_party_logs_filtered() -> Iterator[None]:
+    """Inside: known third-party noise is dropped from stderr; library warnings other than ours are hidden."""
+    for name, value in QUIET_ENVIRONMENT.items():
+        os.environ.setdefault(name, value)
+    warnings.filterwarnings("ignore")
+    warnings.filterwarnings("default", module=r"microau_hf\b.*")
+    sys.stderr.flush()
+    real_stderr = os.dup(2)
+    read_end, write_end = os.pipe()
+    os.dup2(write_end, 2)
+    os.close(write_end)
+    reader = threading.Thread(target=_forward, args=(read_end, real_stderr), daemon=True)
+    reader.start()
+    try:
+        yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(real_stderr, 2)  # closes the pipe's last write end: the reader drains it and stops
+        reader.join(timeout=5)
+        os.close(read_end)
+        os.close(real_stderr)

@@ -1,0 +1,176 @@
+"""What each `microau` subcommand does, once `microau.cli` has parsed and checked its arguments.
+
+The parser (and `--help`) lives in the torch-free `microau` package; this module is imported only to run a command.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import torch
+
+#: Pairs (or a video's summary lines) printed on stdout; the full result goes to ``--out``.
+SUMMARY_ITEMS = 20
+
+
+def resolve_device(name: str) -> str:
+    """``auto`` -> ``cuda`` when torch sees a GPU, else ``cpu``; an unavailable device is refused in one line."""
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError(f"--device {name}: torch {torch.__version__} sees no CUDA device; use --device cpu")
+    if name == "mps" and not torch.backends.mps.is_available():
+        raise ValueError("--device mps: this machine has no Apple GPU; use --device cpu")
+    return "cuda" if name.startswith("cuda") else name  # cuda:N is already pinned through CUDA_VISIBLE_DEVICES
+
+
+def _quickstart(args: argparse.Namespace) -> None:
+    from . import quickstart
+
+    resolve_device(args.device)
+    quickstart.run(quickstart.QuickstartSettings(out=args.out, num_samples=args.num_samples, folds=args.folds,
+                                                 epochs=args.epochs, aus=args.aus, preset=args.preset, seed=args.seed))
+
+
+def _check_faces(dataset, folder: Path) -> None:
+    """The face pipeline's check of a new corpus, once: refused samples listed in its face report, the detections
+    cached beside it for training."""
+    from .data.corpus_faces import check_corpus_faces, write_face_report
+
+    faces = check_corpus_faces(dataset, name=str(folder))
+    print(f"{faces.summary(str(folder))} (details: {write_face_report(faces, folder, str(folder))})")
+
+
+def _synth(args: argparse.Namespace) -> None:
+    from .data.synthetic import make_synthetic_corpus
+
+    dataset = make_synthetic_corpus(args.out, num_samples=args.num_samples, seed=args.seed, aus=args.aus,
+                                    amplitude_px=tuple(args.amplitude), overwrite=args.overwrite, progress=True)
+    print(f"wrote {len(dataset)} samples of {len(set(dataset['subject']))} subjects to {args.out}")
+    _check_faces(dataset, args.out)
+    if args.contact_sheet:
+        from .data.contact_sheet import draw_contact_sheet
+
+        draw_contact_sheet(dataset).save(args.contact_sheet)
+        print(f"contact sheet: {args.contact_sheet}")
+
+
+def _convert(args: argparse.Namespace) -> None:
+    from datasets import load_from_disk
+
+    from .data.converters import convert_corpus
+
+    report = convert_corpus(args.corpus, args.root, args.out, with_frames=args.with_frames, cropped=args.cropped,
+                            annotation=args.annotation, overwrite=args.overwrite)
+    print(report.summary())
+    dataset = load_from_disk(str(args.out))
+    if not args.cropped:  # crops are pre-aligned (template regions); whole frames go through the face pipeline once
+        _check_faces(dataset, args.out)
+    if args.push_to_hub:
+        dataset.push_to_hub(args.push_to_hub, private=args.private)
+        print(f"pushed to https://huggingface.co/datasets/{args.push_to_hub}")
+
+
+def _train(args: argparse.Namespace) -> None:
+    from .train.loop import LoopSettings, train
+
+    resolve_device(args.device)
+    settings = LoopSettings(data=args.data, output_dir=args.output_dir, aus=args.aus, preset=args.preset,
+                            model=args.model, clip=args.clip, epochs=args.epochs, max_steps=args.max_steps,
+                            batch_size=args.batch_size, learning_rate=args.learning_rate,
+                            gradient_accumulation_steps=args.gradient_accumulation_steps,
+                            mixed_precision=args.mixed_precision, save_steps=args.save_steps,
+                            resume_from=args.resume_from, config_overrides=args.config, seed=args.seed,
+                            pre_aligned=args.pre_aligned)
+    print(f"final model: {train(settings)}")
+
+
+def _evaluate(args: argparse.Namespace) -> None:
+    from .data.schema import load_dataset_folder
+    from .face.pipeline import build_processor
+    from .presets import make_config
+    from .train.loso import ProtocolSettings, run_protocol
+    from .train.metrics import markdown_table
+    from .train.plots import plot_per_au_f1
+
+    resolve_device(args.device)
+    config = make_config(args.aus, preset=args.preset, **args.config)  # a bad override is refused before the data load
+    dataset = load_dataset_folder(args.data)
+    settings = ProtocolSettings(protocol=args.protocol, max_folds=args.max_folds, epochs=args.epochs,
+                                batch_size=args.batch_size, learning_rate=args.learning_rate, threshold=args.threshold,
+                                seed=args.seed, pre_aligned=args.pre_aligned)
+    results = run_protocol(dataset, config, build_processor(config), args.output_dir, settings,
+                           save_model_to=Path(args.output_dir) / "checkpoint" if args.save_model else None)
+    print(markdown_table(results["scores"], f"{results['protocol']} on {args.data}"))
+    for kind, row in results["emotion"].items():
+        print(f"label-free {kind.replace('_', ' ')}: UF1 {row['uf1']:.3f}  UAR {row['uar']:.3f}")
+    print(f"plot: {plot_per_au_f1(results, Path(args.output_dir) / 'per_au_f1.png')}")
+
+
+def _predict(args: argparse.Namespace) -> int:
+    from .inference import MicroAUPredictor
+
+    predictor = MicroAUPredictor.from_pretrained(args.model, device=resolve_device(args.device),
+                                                 threshold=args.threshold,
+                                                 landmarker=None if args.pre_aligned else "auto")
+    if args.video:
+        result = predictor.predict_video(args.video, every_frame=args.every_frame, batch_size=args.batch_size,
+                                         max_seconds=args.max_seconds, progress=True)
+        failed = []
+    else:
+        if args.folder:
+            result = predictor.predict_folder(args.folder, batch_size=args.batch_size, progress=True)
+        else:
+            result = [predictor.predict_pair(args.onset, args.apex)]
+        failed = [item for item in result if not item.ok]
+    _report_predictions(result, args.out)
+    if failed and len(failed) == len(result):
+        raise ValueError(failed[0].message)  # nothing could be scored: one error line
+    for item in failed:  # the good items are written above; the bad ones are listed, and the exit says so
+        print(f"microau predict: {item.name}: {item.message}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def _report_predictions(result, out: Path | str | None) -> None:
+    """The full result to ``out`` (``-``: JSON on stdout); otherwise a summary of at most SUMMARY_ITEMS lines."""
+    import json
+
+    from .results import VideoPrediction, save_results
+
+    video = isinstance(result, VideoPrediction)
+    if out == "-":
+        print(json.dumps(result.to_dict() if video else [item.to_dict() for item in result], indent=2))
+        return
+    lines = result.summary_lines() if video else [item.summary_line() for item in result]
+    print("\n".join(lines[:SUMMARY_ITEMS]))
+    if len(lines) > SUMMARY_ITEMS:
+        print(f"... and {len(lines) - SUMMARY_ITEMS} more")
+    print(f"wrote {save_results(result, out)}" if out else "(the full result with every probability: --out result.json)")
+
+
+def _push(args: argparse.Namespace) -> None:
+    from .hub import push_checkpoint
+
+    url = push_checkpoint(args.model, args.repo_id, private=args.private, token=args.token,
+                          base_model=args.base_model, commit_message=args.message)
+    print(f"pushed: {url}")
+
+
+def _space(args: argparse.Namespace) -> None:
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "spaces_app"))
+    try:
+        from app import main as space_main  # the Space's own entry point, the same file the Hub runs
+    except ImportError as error:
+        raise ImportError(f"the Space needs its extra: pip install 'micro-au-clip[space]' ({error})") from error
+    space_main(model=args.model, port=args.port, host=args.host)
+
+
+HANDLERS = {"quickstart": _quickstart, "synth": _synth, "convert": _convert, "train": _train, "evaluate": _evaluate,
+            "predict": _predict, "push": _push, "space": _space}
+
+
+def run_command(args: argparse.Namespace) -> int | None:
+    """Run the parsed subcommand; its exit code (``None``: 0)."""
+    return HANDLERS[args.command](args)
