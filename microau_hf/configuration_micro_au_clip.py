@@ -1,13 +1,15 @@
 """Configuration of Micro-AU CLIP.
 
-Remote code: this file is copied to the Hub beside the weights, so it imports only transformers and the standard
-library. Everything a checkpoint needs to predict (the AU list, the prompts as token ids, the canonical region boxes)
-lives in the config, so loading a checkpoint never needs a tokenizer or this package.
+Remote code: this file is copied to the Hub beside the weights, so it imports only transformers, the standard
+library and its sibling remote-code files. Everything a checkpoint needs to predict (the AU list, the prompts as token
+ids, the canonical region boxes) lives in the config, so loading a checkpoint never needs a tokenizer or this package.
 """
 
 from __future__ import annotations
 
 from transformers import CLIPTextConfig, CLIPVisionConfig, PreTrainedConfig
+
+from .defaults_micro_au_clip import DEFAULT_AU_FIELDS, VIT_B_16
 
 INPUT_MODES = ("difference", "motion", "apex", "apex+difference")
 
@@ -18,14 +20,20 @@ class MicroAUClipConfig(PreTrainedConfig):
     region, Global Dependency Attention (GDA) among the AU tokens, and the detection head that compares each AU token
     with its "present" and "absent" prompts.
 
-    Build one for a named AU set with `microau_hf.make_config("casme2", preset="tiny")`, which fills the prompts,
-    their token ids and the template boxes from the AU catalogue.
+    `MicroAUClipConfig()` is a working model, as `CLIPConfig()` is: the CASME II AUs (prompts, token ids, regions
+    filled in) at the shape of openai/clip-vit-base-patch16. Build one for another AU set or size with
+    `microau_hf.make_config("samm", preset="tiny")`, which fills the prompts, their token ids and the template boxes
+    from the AU catalogue.
 
     Args:
-        vision_config (`dict` or `CLIPVisionConfig`, *optional*): the CLIP vision tower.
-        text_config (`dict` or `CLIPTextConfig`, *optional*): the CLIP text tower; unused when `use_miaucl=False`.
+        vision_config (`dict` or `CLIPVisionConfig`, *optional*): the CLIP vision tower; defaults to ViT-B/16's (a
+            dict is read as `CLIPVisionConfig(**dict)`, as `CLIPConfig` reads it).
+        text_config (`dict` or `CLIPTextConfig`, *optional*): the CLIP text tower, defaults to ViT-B/16's; unused
+            when `use_miaucl=False`.
         projection_dim (`int`, defaults to 512): the joint vision-text space, where PTA, GDA and the prompts live.
-        aus (`list[int]`): the AU numbers the model detects, in output order.
+        aus (`list[int]`, *optional*): the AU numbers the model detects, in output order. Left out, the CASME II set
+            with its names, prompts, token ids and template boxes (each of those given is kept); `[]` leaves the
+            config empty (a model refuses it).
         au_names (`list[str]`): a readable name per AU (`"AU1 Inner brow raiser"`).
         au_prompts (`list[list[str]]`): per AU, `[present_prompt, absent_prompt]`.
         prompt_input_ids (`list[list[int]]`): the prompts tokenized with the CLIP tokenizer, `2 * len(aus)` lists in the
@@ -88,9 +96,16 @@ class MicroAUClipConfig(PreTrainedConfig):
         initializer_factor: float = 1.0,
         **kwargs,
     ):
+        if aus is None:  # the default AU set; any of its per-AU fields the caller gave is kept
+            default = DEFAULT_AU_FIELDS
+            aus = default["aus"]
+            au_names = default["au_names"] if au_names is None else au_names
+            au_prompts = default["au_prompts"] if au_prompts is None else au_prompts
+            prompt_input_ids = default["prompt_input_ids"] if prompt_input_ids is None else prompt_input_ids
+            au_template_boxes = default["au_template_boxes"] if au_template_boxes is None else au_template_boxes
         # Nested configs arrive as dicts from config.json; transformers v5 leaves their conversion to us.
-        self.vision_config = _as_config(vision_config, CLIPVisionConfig, projection_dim)
-        self.text_config = _as_config(text_config, CLIPTextConfig, projection_dim)
+        self.vision_config = _as_config(vision_config, VIT_B_16["vision_config"], CLIPVisionConfig, projection_dim)
+        self.text_config = _as_config(text_config, VIT_B_16["text_config"], CLIPTextConfig, projection_dim)
         self.projection_dim = projection_dim
         self.aus = [int(a) for a in (aus or [])]
         self.au_names = list(au_names) if au_names is not None else [f"AU{a}" for a in self.aus]
@@ -128,8 +143,8 @@ class MicroAUClipConfig(PreTrainedConfig):
         return self.vision_config.image_size // self.vision_config.patch_size
 
     def validate_settings(self) -> None:
-        """Raise a ValueError naming the first inconsistent setting. An empty AU list is allowed here (transformers
-        builds default configs internally) and refused when a model is built from it."""
+        """Raise a ValueError naming the first inconsistent setting. An empty AU list (`aus=[]`) is allowed here and
+        refused when a model is built from it."""
         if self.input_mode not in INPUT_MODES:
             raise ValueError(f"input_mode must be one of {INPUT_MODES}, got {self.input_mode!r}")
         if len(set(self.aus)) != len(self.aus):
@@ -173,9 +188,9 @@ class MicroAUClipConfig(PreTrainedConfig):
             raise ValueError(f"the vision tower must take 3 channels, got {self.vision_config.num_channels}")
 
 
-def _as_config(value, config_class, projection_dim: int):
+def _as_config(value, default: dict, config_class, projection_dim: int):
     if value is None:
-        value = {}
+        value = default
     if isinstance(value, dict):
         value = config_class(**{"projection_dim": projection_dim, **value})
     return value

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import copy
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -241,13 +241,14 @@ def _check_keywords(kwargs: dict) -> None:
     unknown = sorted(set(kwargs) - {"output_attentions", "output_hidden_states"})
     if unknown:
         raise TypeError(f"MicroAUClipModel.forward() got unexpected keyword argument(s) {unknown}; it takes "
-                        f"onset_pixel_values, apex_pixel_values, au_region_weights, labels and return_dict")
+                        f"apex_pixel_values, onset_pixel_values, au_region_weights, labels and return_dict")
 
 
 class MicroAUClipPreTrainedModel(PreTrainedModel):
     config_class = MicroAUClipConfig
     config: MicroAUClipConfig
     base_model_prefix = "micro_au_clip"
+    # forward's first argument, as transformers expects: the apex crop, which every input_mode needs.
     main_input_name = "apex_pixel_values"
     input_modalities = ("image",)
     supports_gradient_checkpointing = True
@@ -265,8 +266,31 @@ class MicroAUClipPreTrainedModel(PreTrainedModel):
         return super().from_pretrained(*args, **{**kwargs, "use_safetensors": True})
 
     @torch.no_grad()
+    @init.guard_torch_init_functions()
+    def initialize_weights(self) -> None:
+        """Initialise every weight not loaded from a checkpoint: each sub-model (a CLIP tower) by its own
+        `_init_weights` rule, every other module by ours, children before their parents.
+
+        This is `PreTrainedModel.initialize_weights` without its shortcut for custom code, which marks a module done
+        when all of the parameters it holds directly are loaded: true of every module that holds none, such as
+        CLIPMLP and CLIPAttention, whose weights sit in child Linears. CLIP's rule for them then never ran, and a text
+        tower missing from a checkpoint got a plain N(0, 0.02) (fc1 std 0.020 where CLIP draws 0.125). The shortcut
+        guards code that writes weights in place; every rule here writes through `transformers.initialization`,
+        which leaves loaded weights alone by itself.
+        """
+
+        def initialize(module: nn.Module, initialize_module: Callable[[nn.Module], None]) -> None:
+            for child in module.children():
+                own_rule = isinstance(child, PreTrainedModel)
+                initialize(child, child._initialize_weights if own_rule else initialize_module)
+            initialize_module(module)
+
+        initialize(self, self._initialize_weights)
+
+    @torch.no_grad()
     def _init_weights(self, module: nn.Module) -> None:
-        """The layers Micro-AU CLIP adds; the CLIP towers are sub-models and initialise themselves.
+        """The layers Micro-AU CLIP adds; the CLIP towers are sub-models whose own `_init_weights` (CLIP's) runs on
+        their modules (see `initialize_weights`).
 
         `transformers.initialization` functions are used so that weights loaded from a checkpoint are left alone.
         """
@@ -408,8 +432,8 @@ class MicroAUClipModel(MicroAUClipPreTrainedModel):
 
     def forward(
         self,
-        onset_pixel_values: torch.FloatTensor | None = None,
         apex_pixel_values: torch.FloatTensor | None = None,
+        onset_pixel_values: torch.FloatTensor | None = None,
         au_region_weights: torch.FloatTensor | None = None,
         labels: torch.Tensor | None = None,
         return_dict: bool | None = None,
@@ -417,15 +441,16 @@ class MicroAUClipModel(MicroAUClipPreTrainedModel):
     ) -> MicroAUClipOutput:
         r"""
         Args:
-            onset_pixel_values (`torch.FloatTensor` of shape `(B, 3, H, W)`): the aligned onset crops, CLIP-normalised
+            apex_pixel_values (`torch.FloatTensor` of shape `(B, 3, H, W)`): the aligned apex crops, CLIP-normalised;
+                the main input (`main_input_name`), first because every `input_mode` needs it.
+            onset_pixel_values (`torch.FloatTensor` of shape `(B, 3, H, W)`): the aligned onset crops, normalised alike
                 (not needed when `input_mode="apex"`).
-            apex_pixel_values (`torch.FloatTensor` of shape `(B, 3, H, W)`): the aligned apex crops.
             au_region_weights (`torch.FloatTensor` of shape `(B, K, N)` or `(K, N)`, *optional*): each AU's weight
                 over the N patches, from the face's landmarks; defaults to the canonical template. An AU whose row is
                 all zero (its region fell outside the crop) falls back to its template row.
             labels (`torch.Tensor` of shape `(B, K)`, *optional*): multi-hot AU labels in the config's AU order.
             return_dict (`bool`, *optional*): `False` returns `output.to_tuple()` (the fields that are not `None`, in
-                order), as transformers models do; defaults to `config.use_return_dict`.
+                order), as transformers models do; defaults to `config.return_dict`.
         """
         _check_keywords(kwargs)
         self._check_inputs(onset_pixel_values, apex_pixel_values, labels)
@@ -447,7 +472,7 @@ class MicroAUClipModel(MicroAUClipPreTrainedModel):
         )
         if labels is not None:
             self._add_losses(output, labels.to(logits.dtype), prompt_similarities)
-        return_dict = return_dict if return_dict is not None else self.config.use_return_dict
+        return_dict = return_dict if return_dict is not None else self.config.return_dict
         return output if return_dict else output.to_tuple()
 
     def _check_inputs(self, onset: torch.Tensor | None, apex: torch.Tensor | None, labels: torch.Tensor | None) -> None:

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import inspect
+
 import pytest
 import torch
 
 from microau_hf import MicroAUClipConfig, MicroAUClipModel, make_config, region_boxes_to_patch_weights
 from microau_hf.configuration_micro_au_clip import INPUT_MODES
+from microau_hf.defaults_micro_au_clip import CLIP_TEXT_IDS, VIT_B_16
 from microau_hf.modeling_micro_au_clip import PatchTokenAttention, global_dependency_loss, micro_au_contrastive_loss
+from microau_hf.tokenizer import load_clip_tokenizer
+from microau_hf.train.baselines import WholeFaceBaseline
 
 from fresh_process import run_without_package
 
@@ -200,7 +205,8 @@ def test_save_and_load_give_identical_outputs(tmp_path):
     _perturb(model)
     model.save_pretrained(tmp_path)
     assert (tmp_path / "model.safetensors").exists() and not list(tmp_path.glob("*.bin"))
-    assert {"configuration_micro_au_clip.py", "modeling_micro_au_clip.py"} <= {p.name for p in tmp_path.iterdir()}
+    remote_code = {"configuration_micro_au_clip.py", "modeling_micro_au_clip.py", "defaults_micro_au_clip.py"}
+    assert remote_code <= {p.name for p in tmp_path.iterdir()}
     inputs = tester.inputs(with_labels=False)
     reloaded = AutoModel.from_pretrained(tmp_path).eval()
     assert isinstance(reloaded, MicroAUClipModel)
@@ -322,7 +328,7 @@ def test_bad_configs_raise_clear_errors(kwargs, message):
 
 def test_a_config_without_aus_is_refused_by_the_model():
     with pytest.raises(ValueError, match="has no AUs"):
-        MicroAUClipModel(MicroAUClipConfig())
+        MicroAUClipModel(MicroAUClipConfig(aus=[]))
 
 
 def test_a_frozen_text_tower_encodes_its_prompts_once_however_often_train_is_called(monkeypatch):
@@ -357,3 +363,78 @@ def test_return_dict_false_gives_a_tuple_and_unknown_keywords_raise():
     with pytest.raises(ValueError, match="output_attentions is not supported"):
         model(**inputs, output_attentions=True)
     model(**inputs, output_attentions=False, output_hidden_states=None)  # what generic callers pass is fine
+    model.config.return_dict = False  # the config's setting is the default of return_dict
+    for ours, theirs in zip(model(**inputs), output.to_tuple(), strict=True):
+        torch.testing.assert_close(ours, theirs)
+
+
+@pytest.mark.parametrize("model_class", [MicroAUClipModel, WholeFaceBaseline])
+def test_main_input_name_is_the_first_forward_argument(model_class):
+    assert list(inspect.signature(model_class.forward).parameters)[1] == model_class.main_input_name
+    tester = MicroAUClipModelTester(input_mode="apex")
+    model = model_class(tester.config).eval()
+    apex = tester.inputs(with_labels=False)[model_class.main_input_name]
+    torch.testing.assert_close(model(apex).logits, model(apex_pixel_values=apex).logits, rtol=0, atol=0)
+
+
+def _assert_drawn_alike(name: str, loaded: torch.Tensor, fresh: torch.Tensor) -> None:
+    """`loaded` looks drawn from `fresh`'s initial distribution: equal where the init is a constant (norms, biases,
+    the temperature), otherwise mean and std within 4 standard errors."""
+    loaded, fresh = loaded.detach(), fresh.detach()
+    if fresh.numel() == 1 or fresh.std() == 0:
+        torch.testing.assert_close(loaded, fresh, rtol=0, atol=0, msg=f"{name} is not initialised as when fresh")
+        return
+    count, loaded_std, fresh_std = fresh.numel(), loaded.std().item(), fresh.std().item()
+    assert abs(loaded_std / fresh_std - 1) < 4 / count**0.5, f"{name}: std {loaded_std:.4f} loaded, {fresh_std:.4f} new"
+    assert abs(float(loaded.mean() - fresh.mean())) < 4 * fresh_std * (2 / count) ** 0.5, f"{name}: mean differs"
+
+
+@pytest.mark.parametrize("missing", ["text tower", "every weight"])
+def test_weights_missing_from_a_checkpoint_are_initialised_as_in_a_fresh_model(tmp_path, missing):
+    """transformers' test_can_init_all_missing_weights. "text tower": a checkpoint saved with `use_miaucl=False`
+    loaded with the prompt head on (its text tower's fc1 had std 0.020 where a fresh one has 0.125)."""
+    from safetensors.torch import save_file
+
+    config = make_config("casme2", preset="test", input_mode="apex+difference")
+    torch.manual_seed(0)
+    saved = MicroAUClipModel(make_config("casme2", preset="test", input_mode="apex+difference",
+                                         use_miaucl=missing != "text tower"))
+    _perturb(saved)  # so that a loaded weight is told apart from a fresh one
+    saved.save_pretrained(tmp_path)
+    in_checkpoint = saved.state_dict()
+    if missing == "every weight":
+        save_file({}, tmp_path / "model.safetensors", metadata={"format": "pt"})
+        in_checkpoint = {}
+    loaded = MicroAUClipModel.from_pretrained(tmp_path, config=config)
+    torch.manual_seed(1)
+    fresh = MicroAUClipModel(config)
+    missing_names = [name for name, _ in loaded.named_parameters() if name not in in_checkpoint]
+    assert "text_model.encoder.layers.0.mlp.fc1.weight" in missing_names
+    for name, parameter in loaded.named_parameters():
+        if name in in_checkpoint:
+            torch.testing.assert_close(parameter, in_checkpoint[name], rtol=0, atol=0)
+        else:
+            _assert_drawn_alike(name, parameter, fresh.get_parameter(name))
+
+
+def test_a_bare_config_is_the_casme2_model_at_the_vit_b_16_shape():
+    """As `CLIPConfig()` is a working CLIP. The remote code carries a generated copy of the AU data; this checks it
+    against the catalogue and the tokenizer (rerun scripts/write_default_config.py when it fails)."""
+    bare, made = MicroAUClipConfig().to_dict(), make_config("casme2", preset="vit-b-16").to_dict()
+    assert {name: value for name, value in bare.items() if made.get(name) != value} == {}
+    assert bare.keys() == made.keys()
+    tokenizer = load_clip_tokenizer()
+    assert CLIP_TEXT_IDS == {"vocab_size": len(tokenizer), "bos_token_id": tokenizer.bos_token_id,
+                             "eos_token_id": tokenizer.eos_token_id, "pad_token_id": tokenizer.pad_token_id}
+    assert VIT_B_16["text_config"]["max_position_embeddings"] == tokenizer.model_max_length
+
+
+def test_a_bare_config_builds_a_working_model():
+    torch.manual_seed(0)
+    model = MicroAUClipModel(MicroAUClipConfig()).eval()
+    pixels = torch.randn(2, 1, 3, 224, 224)
+    labels = torch.tensor([[1, 0, 0, 1, 0, 0, 0, 0]])
+    with torch.no_grad():
+        output = model(onset_pixel_values=pixels[0], apex_pixel_values=pixels[1], labels=labels)
+    assert output.logits.shape == (1, 8) and output.patch_attentions.shape == (1, 8, 14 * 14)
+    assert torch.isfinite(output.loss)

@@ -23,7 +23,7 @@ class WholeFaceBaseline(MicroAUClipPreTrainedModel):
         self.probe = nn.Linear(config.projection_dim, config.num_aus)
         self.post_init()
 
-    def forward(self, onset_pixel_values=None, apex_pixel_values=None, au_region_weights=None, labels=None, **kwargs):
+    def forward(self, apex_pixel_values=None, onset_pixel_values=None, au_region_weights=None, labels=None, **kwargs):
         _, image_embedding = encode_frames(self.vision_model, self.visual_projection, self.config.input_mode,
                                            onset_pixel_values, apex_pixel_values, self.fusion)
         logits = self.probe(image_embedding)
