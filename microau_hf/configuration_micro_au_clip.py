@@ -8,8 +8,11 @@ ids, the canonical region boxes) lives in the config, so loading a checkpoint ne
 from __future__ import annotations
 
 from transformers import CLIPTextConfig, CLIPVisionConfig, PreTrainedConfig
+from transformers.utils import logging
 
 from .defaults_micro_au_clip import DEFAULT_AU_FIELDS, VIT_B_16
+
+logger = logging.get_logger(__name__)
 
 INPUT_MODES = ("difference", "motion", "apex", "apex+difference")
 
@@ -51,9 +54,15 @@ class MicroAUClipConfig(PreTrainedConfig):
         gda_max_logit_shift (`float`, *optional*, defaults to `None`): when set, GDA can move an AU's log-odds at
             most this far from what its own region's token says (a tanh-bounded correction): dependency then sharpens
             local evidence but cannot call an AU whose region did not move. `None`: GDA's tokens decide alone.
-        use_gd_loss (`bool`): add GDLoss, which makes the AU tokens' similarity follow the labels' co-activation.
+        use_gd_loss (`bool`, *optional*, defaults to `use_gda`): add GDLoss, which supervises GDA's attention: each
+            AU token keeps half its attention on itself and gives the rest to the AUs active with it, weighted by
+            `au_cooccurrence` (see `loss_micro_au_clip.py`). It needs GDA.
         use_miaucl (`bool`): the prompt-similarity head with the micro-AU contrastive loss; `False` gives a plain linear
             head per AU trained with BCE alone (and no text tower).
+        miaucl_mask_true_prompts (`bool`, defaults to `True`): MiAUCL leaves out of each AU token's softmax the other
+            AUs' prompts that are true for the face (no false negatives); `False` is the paper's form.
+        au_cooccurrence (`list[list[float]]`, *optional*): `P(AU j active | AU i active)` on the training split, a
+            `K x K` table with a zero diagonal, for GDLoss (`None`: the other active AUs weigh alike).
         lambda_cl (`float`), lambda_gd (`float`): weights of MiAUCL and GDLoss in the total loss.
         au_pos_weight (`list[float]`, *optional*): BCE positive weight per AU (usually negatives/positives on the
             training split, so that rare AUs count).
@@ -84,8 +93,10 @@ class MicroAUClipConfig(PreTrainedConfig):
         use_pta: bool = True,
         use_gda: bool = True,
         gda_max_logit_shift: float | None = None,
-        use_gd_loss: bool = True,
+        use_gd_loss: bool | None = None,
         use_miaucl: bool = True,
+        miaucl_mask_true_prompts: bool = True,
+        au_cooccurrence: list[list[float]] | None = None,
         lambda_cl: float = 1.0,
         lambda_gd: float = 0.5,
         au_pos_weight: list[float] | None = None,
@@ -120,8 +131,12 @@ class MicroAUClipConfig(PreTrainedConfig):
         self.use_pta = use_pta
         self.use_gda = use_gda
         self.gda_max_logit_shift = float(gda_max_logit_shift) if gda_max_logit_shift is not None else None
-        self.use_gd_loss = use_gd_loss
+        if use_gd_loss and not use_gda:  # e.g. a config saved before GDLoss acted on GDA's attention
+            logger.warning("use_gd_loss is off: GDLoss supervises GDA's attention, and use_gda is False")
+        self.use_gd_loss = bool(use_gda if use_gd_loss is None else use_gd_loss) and use_gda
         self.use_miaucl = use_miaucl
+        self.miaucl_mask_true_prompts = miaucl_mask_true_prompts
+        self.au_cooccurrence = [[float(p) for p in row] for row in au_cooccurrence] if au_cooccurrence else None
         self.lambda_cl = float(lambda_cl)
         self.lambda_gd = float(lambda_gd)
         self.au_pos_weight = [float(w) for w in au_pos_weight] if au_pos_weight is not None else None
@@ -154,6 +169,10 @@ class MicroAUClipConfig(PreTrainedConfig):
             per_au["au_prompts"] = self.au_prompts
         if self.au_pos_weight is not None:
             per_au["au_pos_weight"] = self.au_pos_weight
+        if self.au_cooccurrence is not None:
+            per_au["au_cooccurrence"] = self.au_cooccurrence
+            if any(len(row) != len(self.aus) for row in self.au_cooccurrence):
+                raise ValueError(f"au_cooccurrence must be a {len(self.aus)} x {len(self.aus)} table")
         for name, values in per_au.items():
             if len(values) != len(self.aus):
                 raise ValueError(f"{name} has {len(values)} entries for {len(self.aus)} AUs")

@@ -1,6 +1,6 @@
 """Micro-AU CLIP: micro-expression action-unit detection by AU-level vision-text alignment.
 
-Remote code: imports only its sibling configuration file, transformers, torch and the standard library.
+Remote code: imports only its sibling remote-code files, transformers, torch and the standard library.
 
 The forward pass, for a batch of B onset/apex pairs and K action units:
 
@@ -13,9 +13,9 @@ The forward pass, for a batch of B onset/apex pairs and K action units:
 4. each AU token is compared with the text embeddings of its "present" and "absent" prompts: the log-odds of AU k
    is the (learned-temperature) similarity to its present prompt minus that to its absent prompt.
 
-Losses: BCE on those log-odds + `lambda_cl` * MiAUCL (each AU token is pulled to the prompt matching its label and
-pushed from the other 2K - 1 prompts) + `lambda_gd` * GDLoss (the AU tokens' cosine similarities follow the labels'
-co-activation).
+Losses (`loss_micro_au_clip.py`): BCE on those log-odds + `lambda_cl` * MiAUCL (each AU token is pulled to the
+prompt stating its label and pushed from the prompts false for the face) + `lambda_gd` * GDLoss (GDA's attention of
+each AU token: half on itself, half on the AUs active with it, weighted by the training split's co-occurrence).
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ from transformers.modeling_utils import PreTrainedModel
 from transformers.utils import ModelOutput
 
 from .configuration_micro_au_clip import MicroAUClipConfig
+from .loss_micro_au_clip import global_dependency_loss, micro_au_contrastive_loss
 
 # CLIP caps its learned inverse temperature at 100; so do we.
 MAX_LOGIT_SCALE = math.log(100.0)
@@ -169,36 +170,6 @@ class GlobalDependencyAttention(nn.Module):
         for layer in self.layers:
             tokens, attention = layer(tokens)
         return tokens[:, 1:], attention
-
-
-def micro_au_contrastive_loss(similarities: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """MiAUCL: for each sample and AU, cross-entropy over all 2K prompts with the target the prompt matching the label.
-
-    Args:
-        similarities: `(B, K, 2K)` scaled similarities of each AU token to every prompt (present AU 0, absent AU 0, ...).
-        labels: `(B, K)` in {0, 1}.
-    """
-    num_aus = labels.shape[1]
-    present_index = 2 * torch.arange(num_aus, device=labels.device)
-    targets = present_index + (1 - labels.long())  # absent prompt sits right after the present one
-    return F.cross_entropy(similarities.flatten(0, 1), targets.flatten())
-
-
-def global_dependency_loss(au_tokens: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """GDLoss: the AU tokens' pairwise cosine similarity should follow the sample's label co-activation.
-
-    Pairs where both AUs are active are pulled to similarity 1, pairs with exactly one active pushed to 0 (orthogonal);
-    pairs of two absent AUs carry no dependency information and are left free.
-    """
-    normed = F.normalize(au_tokens, dim=-1)
-    similarity = normed @ normed.transpose(1, 2)  # (B, K, K)
-    labels = labels.to(similarity.dtype)
-    co_active = labels.unsqueeze(2) * labels.unsqueeze(1)
-    involved = ((labels.unsqueeze(2) + labels.unsqueeze(1)) > 0).to(similarity.dtype)
-    off_diagonal = 1 - torch.eye(labels.shape[1], device=labels.device, dtype=similarity.dtype)
-    mask = involved * off_diagonal
-    squared_error = (similarity - co_active) ** 2 * mask
-    return squared_error.sum() / mask.sum().clamp(min=1)
 
 
 def encode_frames(
@@ -540,10 +511,13 @@ class MicroAUClipModel(MicroAUClipPreTrainedModel):
         output.detection_loss = F.binary_cross_entropy_with_logits(output.logits, labels, pos_weight=pos_weight)
         loss = output.detection_loss
         if similarities is not None:
-            output.contrastive_loss = micro_au_contrastive_loss(similarities, labels)
+            output.contrastive_loss = micro_au_contrastive_loss(similarities, labels,
+                                                                self.config.miaucl_mask_true_prompts)
             loss = loss + self.config.lambda_cl * output.contrastive_loss
         if self.config.use_gd_loss:
-            output.dependency_loss = global_dependency_loss(output.au_tokens, labels)
+            cooccurrence = self.config.au_cooccurrence
+            cooccurrence = torch.tensor(cooccurrence, device=labels.device) if cooccurrence is not None else None
+            output.dependency_loss = global_dependency_loss(output.dependency_attentions, labels, cooccurrence)
             loss = loss + self.config.lambda_gd * output.dependency_loss
         output.loss = loss
 

@@ -10,7 +10,7 @@ import torch
 from microau_hf import MicroAUClipConfig, MicroAUClipModel, make_config, region_boxes_to_patch_weights
 from microau_hf.configuration_micro_au_clip import INPUT_MODES
 from microau_hf.defaults_micro_au_clip import CLIP_TEXT_IDS, VIT_B_16
-from microau_hf.modeling_micro_au_clip import PatchTokenAttention, global_dependency_loss, micro_au_contrastive_loss
+from microau_hf.modeling_micro_au_clip import PatchTokenAttention, micro_au_contrastive_loss
 from microau_hf.tokenizer import load_clip_tokenizer
 from microau_hf.train.baselines import WholeFaceBaseline
 
@@ -281,12 +281,18 @@ def test_losses_behave():
     right = torch.tensor([[[10.0, 0.0, 0.0, 0.0], [0.0, 0.0, 0.0, 10.0]]])
     wrong = torch.tensor([[[0.0, 10.0, 0.0, 0.0], [0.0, 0.0, 10.0, 0.0]]])
     assert micro_au_contrastive_loss(right, labels) < 0.01 < micro_au_contrastive_loss(wrong, labels)
-    # GDLoss: co-active AUs with aligned tokens cost nothing; orthogonal ones cost.
-    both = torch.tensor([[1.0, 1.0]])
-    aligned = torch.tensor([[[1.0, 0.0], [2.0, 0.0]]])
-    orthogonal = torch.tensor([[[1.0, 0.0], [0.0, 1.0]]])
-    assert global_dependency_loss(aligned, both) < 1e-6 < global_dependency_loss(orthogonal, both)
-    assert global_dependency_loss(orthogonal, torch.zeros(1, 2)) == 0  # no active AU: nothing to follow
+
+
+def test_gdloss_follows_gda_and_uses_the_training_cooccurrence():
+    assert not make_config("samm", preset="test", use_gda=False).use_gd_loss  # GDLoss supervises GDA: off with it
+    tester = MicroAUClipModelTester()
+    config, inputs = tester.config, tester.inputs()
+    model = tester.model()
+    plain = model(**inputs).dependency_loss
+    config.au_cooccurrence = [[0.0 if i == j else (0.9 if j == 0 else 0.1) for j in range(config.num_aus)]
+                              for i in range(config.num_aus)]
+    weighted = model(**inputs).dependency_loss
+    assert torch.isfinite(plain) and not torch.isclose(plain, weighted)
 
 
 @pytest.mark.parametrize(
