@@ -242,7 +242,8 @@ def _template_values(config: dict, results: dict | None, repo_id: str, base_mode
         "evaluated": results is not None,
         "synthetic": bool(results) and "synthetic" in _corpora(results),
     }
-    values.update({key: config.get(key, True) for key in ("use_pta", "use_gda", "use_gd_loss", "use_miaucl")})
+    values.update({key: config.get(key, True) for key in ("use_pta", "use_gda", "use_gd_loss", "use_miaucl",
+                                                          "miaucl_mask_true_prompts")})
     values["gda_max_logit_shift"] = config.get("gda_max_logit_shift")
     values.update({key: config.get(key) for key in ("lambda_cl", "lambda_gd")})
     if results is not None:
