@@ -82,9 +82,30 @@ def uf1_uar(true: Sequence, predicted: Sequence, classes: Sequence) -> dict[str,
             "classes_scored": len(f1s)}
 
 
+def chance_uf1_uar(true: Sequence, classes: Sequence) -> dict[str, dict[str, object]]:
+    """What guessing scores on the same labels, so that a label-free UF1/UAR can be read against it.
+
+    ``majority``: every sample called the most frequent label (the best constant guess; it knows the label counts).
+    ``uniform``: every sample called one of ``classes`` (those the scorer answers with) at random, scored on the
+    expected counts: class c with n_c of N labels gets recall 1/m and F1 2 n_c / (N + m n_c), m = len(classes).
+    Both average over the labelled classes, as :func:`uf1_uar` does.
+    """
+    labels = [label for label in true if label in set(classes)]
+    counts = {c: labels.count(c) for c in classes if c in labels}
+    if not counts:
+        return {}
+    total, m = len(labels), len(classes)
+    majority = max(counts, key=counts.get)
+    majority_f1 = 2 * counts[majority] / (total + counts[majority])
+    uniform_f1 = [2 * n / (total + m * n) for n in counts.values()]
+    return {"majority": {"uf1": majority_f1 / len(counts), "uar": 1 / len(counts), "label": majority},
+            "uniform": {"uf1": float(np.mean(uniform_f1)), "uar": 1 / m}}
+
+
 def evaluate_emotions(probabilities: np.ndarray, aus: Sequence[int], emotions: Sequence[str | None],
                       objective_classes: Sequence[int | None]) -> dict[str, object]:
-    """UF1/UAR of label-free emotion and objective-class estimates against the corpus's labels.
+    """UF1/UAR of label-free emotion and objective-class estimates against the corpus's labels, each with the chance
+    baselines of :func:`chance_uf1_uar` on the same labels (``"chance"``).
 
     Samples whose label has no prototype (CASME II's "others", "repression") cannot be scored and are counted apart.
     """
@@ -93,12 +114,25 @@ def evaluate_emotions(probabilities: np.ndarray, aus: Sequence[int], emotions: S
     known = [i for i, e in enumerate(emotions) if e in emotion_scores]
     if known:
         predicted = predict_classes({k: np.asarray(v)[known] for k, v in emotion_scores.items()})
-        result["emotion"] = {**uf1_uar([emotions[i] for i in known], predicted, list(emotion_scores)),
-                             "samples": len(known), "unscorable_labels": len(emotions) - len(known)}
+        labels = [emotions[i] for i in known]
+        result["emotion"] = {**uf1_uar(labels, predicted, list(emotion_scores)), "samples": len(known),
+                             "unscorable_labels": len(emotions) - len(known),
+                             "chance": chance_uf1_uar(labels, list(emotion_scores))}
     class_scores = score_objective_classes(probabilities, aus)
     known = [i for i, c in enumerate(objective_classes) if c is not None and c in class_scores]
     if known:
         predicted = predict_classes({k: np.asarray(v)[known] for k, v in class_scores.items()})
-        result["objective_class"] = {**uf1_uar([objective_classes[i] for i in known], predicted, list(class_scores)),
-                                     "samples": len(known), "unscorable_labels": len(objective_classes) - len(known)}
+        labels = [objective_classes[i] for i in known]
+        result["objective_class"] = {**uf1_uar(labels, predicted, list(class_scores)), "samples": len(known),
+                                     "unscorable_labels": len(objective_classes) - len(known),
+                                     "chance": chance_uf1_uar(labels, list(class_scores))}
     return result
+
+
+def summary_line(kind: str, row: dict) -> str:
+    """One printed line for a row of :func:`evaluate_emotions`: the scores beside their chance baselines."""
+    chance = row.get("chance") or {}
+    baselines = "; ".join(f"{name} UF1 {c['uf1']:.3f}, UAR {c['uar']:.3f}" for name, c in chance.items())
+    return (f"label-free {kind.replace('_', ' ')}: UF1 {row['uf1']:.3f}, UAR {row['uar']:.3f}"
+            + (f" (chance: {baselines})" if baselines else "")
+            + f"; {row['samples']} samples, {row['unscorable_labels']} with labels no prototype covers")

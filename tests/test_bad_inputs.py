@@ -114,7 +114,7 @@ def test_a_checkpoint_holding_a_foreign_pickle_is_refused_in_one_line(tiny_corpu
     train(_loop(corpus, run, max_steps=2, save_steps=2))
     torch.save({"state": NotATensor()}, run / "checkpoint-2" / "optimizer.pt")
     err = one_line_error(["train", "--data", str(corpus), "--output-dir", str(run), "--aus", "samm", "--preset", "test",
-                          "--max-steps", "3", "--resume-from", "latest"], capsys)
+                          "--batch-size", "4", "--max-steps", "3", "--resume-from", "latest"], capsys)
     assert "optimizer.pt: holds objects other than tensors" in err
 
 

@@ -1,8 +1,10 @@
-"""Training and evaluation: metrics, protocols, the Trainer, the Accelerate loop (2 processes) and exact resume."""
+"""Training and evaluation: metrics, protocols, the one training recipe of the Trainer and the Accelerate loop (2
+processes, FSDP on CPU), thresholds from inner subjects, exact and refused resumes."""
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -16,13 +18,15 @@ from datasets import Dataset
 from safetensors.torch import load_file
 
 from microau_hf import MicroAUClipModel, make_config
-from microau_hf.emotion import evaluate_emotions, predict_classes, score_emotions, score_objective_classes, uf1_uar
+from microau_hf.emotion import (chance_uf1_uar, evaluate_emotions, predict_classes, score_emotions,
+                                 score_objective_classes, uf1_uar)
 from microau_hf.face import build_processor
 from microau_hf.train import au_detection_scores, best_thresholds, check_dataset, loso_folds, make_trainer, training_arguments
 from microau_hf.train import au_f1
 from microau_hf.train.loop import LoopSettings, train
-from microau_hf.train.loso import ProtocolSettings, run_protocol
+from microau_hf.train.loso import ProtocolSettings, inner_split, run_protocol
 from microau_hf.train.metrics import invented_au_rates
+from microau_hf.train.protocols import subject_keys
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -57,9 +61,9 @@ def test_evaluate_module_loads_by_path_offline():
 
 
 def test_thresholds_come_from_the_data_they_are_given():
-    labels = np.array([[1], [1], [0], [0]])
-    probabilities = np.array([[0.3], [0.35], [0.1], [0.2]])
-    assert best_thresholds(labels, probabilities)[0] == pytest.approx(0.25)
+    labels = np.array([[1, 0], [1, 0], [0, 0], [0, 0]])
+    probabilities = np.array([[0.3, 0.9], [0.35, 0.1], [0.1, 0.2], [0.2, 0.3]])
+    assert best_thresholds(labels, probabilities).tolist() == pytest.approx([0.25, 0.5])  # no positive: 0.5 kept
 
 
 def test_emotions_are_scored_from_aus_only():
@@ -72,6 +76,19 @@ def test_emotions_are_scored_from_aus_only():
     result = evaluate_emotions(np.stack([smile, brows]), aus, ["happiness", "others"], [1, 2])
     assert result["emotion"]["samples"] == 1 and result["emotion"]["unscorable_labels"] == 1
     assert result["objective_class"]["uar"] == 1.0
+    assert result["objective_class"]["chance"]["uniform"]["uar"] == pytest.approx(1 / 7)  # 7 classes to guess from
+
+
+def test_chance_baselines_are_what_guessing_scores():
+    labels = ["a"] * 6 + ["b"] * 3 + ["c"]
+    chance = chance_uf1_uar(labels, ["a", "b", "c", "d"])
+    always_a = uf1_uar(labels, ["a"] * len(labels), ["a", "b", "c", "d"])
+    assert chance["majority"]["label"] == "a"
+    assert (chance["majority"]["uf1"], chance["majority"]["uar"]) == pytest.approx((always_a["uf1"], always_a["uar"]))
+    rng = np.random.default_rng(0)  # uniform guesses over the 4 answers, averaged: the expected-count figures
+    guessed = [uf1_uar(labels * 50, rng.choice(list("abcd"), 500).tolist(), list("abcd")) for _ in range(100)]
+    assert np.mean([g["uf1"] for g in guessed]) == pytest.approx(chance["uniform"]["uf1"], abs=0.01)
+    assert chance["uniform"]["uar"] == 0.25
 
 
 def test_uf1_uar_by_hand():
@@ -125,13 +142,15 @@ def test_trainer_fine_tunes_and_logs_each_loss_term(tiny_corpus, tmp_path):
 def test_loso_protocol_pools_predictions_and_writes_results(tiny_corpus, tmp_path):
     dataset, _ = tiny_corpus
     config = make_config("samm", preset="test")
-    settings = ProtocolSettings(max_steps=2, batch_size=8, threshold="train", training_overrides={"disable_tqdm": True})
+    settings = ProtocolSettings(max_steps=2, batch_size=8, training_overrides={"disable_tqdm": True})
     results = run_protocol(dataset, config, build_processor(config), tmp_path / "run", settings, save_model_to=tmp_path / "ckpt")
     assert results["scores"]["num_samples"] == len(dataset)  # every sample tested exactly once
     assert len(results["folds"]) == 2 and all(len(f["thresholds"]) == 4 for f in results["folds"])
     written = json.loads((tmp_path / "run" / "results.json").read_text())
     assert written["scores"]["mean_f1"] == results["scores"]["mean_f1"]
-    assert "macro F1 (for comparison only)" in (tmp_path / "run" / "results.md").read_text()
+    assert written["threshold"] == {"rule": "0.5 for every AU", "source": "fixed; no data"}
+    summary = (tmp_path / "run" / "results.md").read_text()
+    assert "macro F1 (for comparison only)" in summary and "(chance: majority UF1" in summary
     reloaded = MicroAUClipModel.from_pretrained(tmp_path / "ckpt")
     assert reloaded.config.aus == [2, 4, 7, 12] and (tmp_path / "ckpt" / "processor_config.json").exists()
 
@@ -189,3 +208,143 @@ def test_accelerate_launch_two_processes(tiny_corpus, tmp_path):
     single = [json.loads(line) for line in (tmp_path / "one" / "log.jsonl").read_text().splitlines()]
     assert [entry["lr"] for entry in log] == pytest.approx([entry["lr"] for entry in single], rel=1e-6)
     assert single[-1]["lr"] < single[2]["lr"]  # a decaying schedule, not one that climbs back
+
+
+def _four_subjects(dataset: Dataset) -> Dataset:
+    """The tiny corpus's 2 faces as 4 subjects (every other row of a face renamed; faces take turns), so that a fold
+    keeps 3 subjects to split."""
+    return dataset.map(lambda row, i: {"subject": f"{row['subject']}-{i // 2 % 2}"}, with_indices=True)
+
+
+def _relabel(dataset: Dataset, subjects: set[str], aus: list[int]) -> Dataset:
+    keys = subject_keys(dataset)
+    return dataset.map(lambda row, i: {"aus": aus if keys[i] in subjects else row["aus"]}, with_indices=True)
+
+
+def test_inner_thresholds_come_from_held_out_training_subjects_never_the_test_subject(tiny_corpus, tmp_path):
+    dataset = _four_subjects(tiny_corpus[0])
+    config = make_config("samm", preset="test")
+    settings = ProtocolSettings(max_folds=1, max_steps=2, batch_size=8, threshold="inner", inner_subjects=1,
+                                training_overrides={"disable_tqdm": True})
+    runs = {}
+
+    def run(name: str, rows: Dataset) -> dict:
+        runs[name] = run_protocol(rows, config, build_processor(config), tmp_path / name, settings)
+        return runs[name]["folds"][0]
+
+    fold = run("as labelled", dataset)
+    test_subject, inner = fold["held_out"], fold["inner_split"]
+    training_subjects = set(subject_keys(dataset)) - {test_subject}
+    assert inner["held_out_subjects"] and set(inner["held_out_subjects"]) <= training_subjects  # never the test one
+    assert inner["fold_training_subjects"] == 3 and inner["inner_training_subjects"] == 2
+    assert runs["as labelled"]["threshold"]["source"].startswith("inner split of 3 training subjects per fold: 1 held")
+    # Every AU on for the test subject: its labels change the scores, never the thresholds.
+    assert run("test relabelled", _relabel(dataset, {test_subject}, [2, 4, 7, 12]))["thresholds"] == fold["thresholds"]
+    assert runs["test relabelled"]["scores"] != runs["as labelled"]["scores"]
+    # Every AU on for the inner held-out subject: the thresholds follow (the lowest threshold is then best).
+    moved = run("inner relabelled", _relabel(dataset, set(inner["held_out_subjects"]), [2, 4, 7, 12]))["thresholds"]
+    assert moved == [0.05] * 4 != fold["thresholds"]
+
+
+def test_an_inner_split_needs_a_subject_left_to_train_on(tiny_corpus):
+    dataset, _ = tiny_corpus
+    one_subject = dataset.filter(lambda row: row["subject"] == dataset[0]["subject"])
+    with pytest.raises(ValueError, match="a fold trains on 1; use threshold='fixed'"):
+        inner_split(one_subject, 1, seed=0)
+    train_rows, held_rows, held = inner_split(_four_subjects(dataset), 2, seed=0)
+    keys = subject_keys(_four_subjects(dataset))
+    assert len(held) == 2 and {keys[i] for i in held_rows} == set(held) and not {keys[i] for i in train_rows} & set(held)
+    with pytest.raises(ValueError, match="threshold must be one of"):
+        run_protocol(dataset, make_config("samm", preset="test"), None, "unused", ProtocolSettings(threshold="train"))
+
+
+def test_trainer_and_loop_build_the_same_parameter_groups(tiny_corpus, tmp_path):
+    dataset, folder = tiny_corpus
+    train(_loop_settings(folder, tmp_path / "loop", max_steps=1, save_steps=1))
+    saved = torch.load(tmp_path / "loop" / "checkpoint-1" / "optimizer.pt", weights_only=True)
+    loop_groups = {group["weight_decay"]: sorted(group["param_names"]) for group in saved["param_groups"]}
+
+    config = make_config("samm", preset="test")
+    model = MicroAUClipModel(config)
+    trainer = make_trainer(model, build_processor(config), dataset, training_arguments(str(tmp_path / "trainer")))
+    names = {id(p): name for name, p in model.named_parameters()}
+    trainer_groups = {group["weight_decay"]: sorted(names[id(p)] for p in group["params"])
+                      for group in trainer.create_optimizer().param_groups}
+    assert trainer_groups == loop_groups and set(loop_groups) == {0.05, 0.0}
+    decayed, free = loop_groups[0.05], loop_groups[0.0]
+    assert "logit_scale" in free and "patch_token_attention.au_queries" in free
+    assert any("layer_norm" in n for n in free) and all(not n.endswith("bias") for n in decayed)
+    assert all(n.endswith("weight") and "norm" not in n for n in decayed)
+    statistics = json.loads((tmp_path / "loop" / "final" / "config.json").read_text())
+    for name in ("au_pos_weight", "au_cooccurrence"):  # from the training split, by both entry points
+        np.testing.assert_allclose(getattr(model.config, name), statistics[name], rtol=1e-6, err_msg=name)
+
+
+def test_a_resume_with_other_settings_is_refused_in_one_line_or_warned(tiny_corpus, tmp_path, caplog):
+    _, folder = tiny_corpus
+    run = tmp_path / "run"
+    train(_loop_settings(folder, run, max_steps=2, save_steps=2))
+    for change, named in (({"batch_size": 8}, "batch_size is 8 here but 4 in the checkpoint (the batches already seen)"),
+                          ({"seed": 1}, "seed is 1 here but 0"), ({"aus": "casme2"}, "aus is 'casme2' here but 'samm'"),
+                          ({"config_overrides": {"lambda_cl": 0.5}}, "config_overrides is {'lambda_cl': 0.5} here")):
+        with pytest.raises(ValueError, match="cannot resume") as refused:
+            train(_loop_settings(folder, run, max_steps=3, resume_from="latest", **change))
+        assert named in str(refused.value) and "\n" not in str(refused.value), change
+    assert not (run / "checkpoint-3").exists() and sorted(p.name for p in run.iterdir() if p.is_dir()) == [
+        "checkpoint-2", "final"]
+    with caplog.at_level(logging.WARNING, logger="microau_hf.train.loop"):
+        train(_loop_settings(folder, run, max_steps=3, resume_from="latest", learning_rate=0.01))
+    assert "learning_rate 0.01 is ignored: the resumed optimizer keeps the checkpoint's 0.0005" in caplog.text
+    assert "max_steps changed from 2 to 3" in caplog.text
+
+
+def test_settings_a_run_would_ignore_are_refused_before_any_work(checkpoint, tmp_path):
+    with pytest.raises(ValueError, match=r"--model .*: the checkpoint's config .* so lambda_cl would be ignored"):
+        train(_loop_settings(tmp_path / "no-data", tmp_path / "run", model=str(checkpoint),
+                             config_overrides={"lambda_cl": 0.5}))
+    with pytest.raises(ValueError, match="au_pos_weight is set from the training split"):
+        train(_loop_settings(tmp_path / "no-data", tmp_path / "run", config_overrides={"au_pos_weight": [1.0] * 4}))
+
+
+def test_accelerate_configs_are_valid_for_the_installed_accelerate():
+    from fsdp_two_processes import launch_environment
+
+    from accelerate.commands.config.config_args import load_config_from_file
+
+    folder = REPO / "configs" / "accelerate"
+    configs = {path.stem: load_config_from_file(str(path)) for path in sorted(folder.glob("*.yaml"))}
+    assert set(configs) == {"ddp", "ddp_multi_node", "fsdp"}
+    assert configs["ddp_multi_node"].num_machines == 2 and configs["ddp_multi_node"].main_process_ip
+    environment = launch_environment(folder / "fsdp.yaml")
+    assert environment["ACCELERATE_USE_FSDP"] == "true" and environment["FSDP_VERSION"] == "2"
+    assert environment["FSDP_STATE_DICT_TYPE"] == "FULL_STATE_DICT"
+    assert "ACCELERATE_USE_FSDP" not in launch_environment(folder / "ddp.yaml")
+
+
+def test_fsdp_on_two_cpu_processes_matches_one_process_and_resumes(tmp_path):
+    """FSDP2 (configs/accelerate/fsdp.yaml's shard units) on 2 CPU processes over gloo: the gathered weights equal one
+    process trained on the whole batch, and a model loaded from the gathered state steps exactly as the trained one."""
+    from fsdp_two_processes import STEPS, batch, reference_model, train_steps
+
+    from microau_hf.train.recipe import Recipe, make_optimizer
+
+    out = tmp_path / "fsdp.pt"
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+               str(REPO / "tests" / "fsdp_two_processes.py"), str(out)]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=600,
+                            env={**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"})
+    assert result.returncode == 0, result.stderr[-3000:]
+    sharded = torch.load(out, weights_only=True)
+    model = reference_model(seed=0)
+    initial = {name: value.clone() for name, value in model.state_dict().items()}
+    train_steps(model, make_optimizer(model, Recipe()), batch(model.config), STEPS)
+    assert sharded["model"].keys() == model.state_dict().keys()
+    for name, value in model.state_dict().items():
+        # AdamW divides by the root of tiny second moments, so near-zero gradients (key biases) carry rounding up to a
+        # tenth of a step; every other tensor agrees to 1e-6.
+        torch.testing.assert_close(sharded["model"][name], value, rtol=0, atol=1e-4, msg=name)
+    assert max((initial[n] - v).abs().max() for n, v in model.state_dict().items()) > 1e-3  # the weights did move
+    assert [group["param_names"][:1] for group in sharded["optimizer"]["param_groups"]] == [
+        ["vision_model.embeddings.patch_embedding.weight"], ["logit_scale"]]  # the recipe's groups, by name
+    following = torch.load(Path(f"{out}.next"), weights_only=True)
+    assert torch.equal(following["continued"], following["reloaded"])

@@ -3,10 +3,13 @@
 It lets tests, demos and benchmarks run on any machine, since the real corpora cannot be shipped. Each subject is
 one real, freely available face (:mod:`microau_hf.data.faces`). Each sample then:
 
-1. draws an AU combination the way corpora show them: an EMFACS emotion prototype or a Davison objective-class
-   combination (so AU1+2, AU4+7, AU6+12, AU15+17 co-occur, and lone AUs appear); in ``single_au_prob`` of the
-   samples one random AU of the set; in ``neutral_prob`` none at all (and 30 % of those are still pairs, whose apex
-   is the onset frame itself);
+1. draws the emotion first, then the AUs from a noisy emotion-to-AU distribution (:func:`draw_expression`): one of
+   the emotion's EMFACS prototypes (cut down to the AU set), each of its AUs missing with ``au_miss_prob``, each other
+   AU of the set added with ``au_extra_prob``; in ``others_prob`` of the expressive samples the emotion is
+   ``"others"``, as CASME II labels faces that show no clear emotion, with a Davison objective-class combination or a
+   lone AU. So AU1+2, AU4+7, AU15+17 co-occur, lone AUs appear, and the label-free emotion scorer, which knows only
+   the prototypes, must infer the emotion from AUs that do not always match it. In ``neutral_prob`` of the samples
+   no AU moves at all (emotion ``"none"``; 30 % of those are still pairs, whose apex is the onset frame itself);
 2. frames the face in a camera picture of its own (:mod:`~microau_hf.data.render`): frame size, position, scale
    (interocular distance 30-90 px by default) and in-plane rotation drawn per sample;
 3. makes the apex by moving each AU's skin along its FACS direction (:mod:`~microau_hf.data.au_motion`), each AU
@@ -57,7 +60,7 @@ def _combinations_within(table: dict, au_set: frozenset[int]) -> dict:
     """The table's combinations cut down to ``au_set`` (keys left with none are dropped).
 
     A micro-expression often shows only part of a prototype, so fear's 1+2+4+5+7+20+26 shown as 1+2+4+7 is a fair
-    sample; the labels are then read back from the AUs actually shown (:func:`best_match`), never from the draw.
+    sample.
     """
     kept = {key: list(dict.fromkeys(c & au_set for c in combos if c & au_set)) for key, combos in table.items()}
     return {key: combos for key, combos in kept.items() if combos}
@@ -73,16 +76,36 @@ def best_match(aus: frozenset[int], table: dict):
     return best
 
 
-def draw_aus(rng: np.random.Generator, au_set: tuple[int, ...], single_au_prob: float) -> frozenset[int]:
-    """An AU combination: an emotion prototype or objective-class combination (cut down to ``au_set``), or, in
-    ``single_au_prob`` of the draws, one random AU of the set."""
-    tables = (_combinations_within(table, frozenset(au_set)) for table in (EMOTION_PROTOTYPES, OBJECTIVE_CLASSES))
-    pools = [pool for pool in tables if pool]
-    if not pools or rng.random() < single_au_prob:
-        return frozenset({int(rng.choice(au_set))})
-    pool = pools[rng.integers(len(pools))]
-    combos = pool[list(pool)[rng.integers(len(pool))]]
-    return combos[rng.integers(len(combos))]
+@dataclass(frozen=True)
+class ExpressionNoise:
+    """How loosely a sample's AUs follow its emotion."""
+
+    others_prob: float = 0.25  # share of the expressive samples labelled "others" (CASME II's largest class)
+    au_miss_prob: float = 0.25  # each AU of the drawn prototype is not shown (at least one always is)
+    au_extra_prob: float = 0.05  # each other AU of the set is shown too
+
+
+OTHERS = "others"
+
+
+def draw_expression(rng: np.random.Generator, au_set: tuple[int, ...],
+                    noise: ExpressionNoise = ExpressionNoise()) -> tuple[str, frozenset[int]]:
+    """An emotion, then the AUs that show it: one of its prototypes (cut down to ``au_set``) with AUs missed and
+    added at the ``noise`` rates; or ``"others"`` with an objective-class combination or, half the time, one AU."""
+    emotions = _combinations_within(EMOTION_PROTOTYPES, frozenset(au_set))
+    if not emotions or rng.random() < noise.others_prob:
+        classes = _combinations_within(OBJECTIVE_CLASSES, frozenset(au_set))
+        if not classes or rng.random() < 0.5:
+            return OTHERS, frozenset({int(rng.choice(au_set))})
+        combos = classes[list(classes)[rng.integers(len(classes))]]
+        return OTHERS, combos[rng.integers(len(combos))]
+    emotion = list(emotions)[rng.integers(len(emotions))]
+    prototype = emotions[emotion][rng.integers(len(emotions[emotion]))]
+    shown = {au for au in sorted(prototype) if rng.random() >= noise.au_miss_prob}
+    if not shown:
+        shown = {int(rng.choice(sorted(prototype)))}
+    extras = {au for au in au_set if au not in prototype and rng.random() < noise.au_extra_prob}
+    return emotion, frozenset(shown | extras)
 
 
 # ------------------------------------------------------------------------------------------------------------------
@@ -152,7 +175,7 @@ class SampleSettings:
     amplitude_px: tuple[float, float]
     nuisance: Nuisance = Nuisance()
     rendering: Rendering = Rendering()
-    single_au_prob: float = 0.1
+    expression: ExpressionNoise = ExpressionNoise()
     unilateral_prob: float = 0.1
     neutral_prob: float = 0.15
     #: Share of the neutral samples that are still pairs: the apex is the onset frame itself, as a duplicated video
@@ -160,9 +183,12 @@ class SampleSettings:
     still_prob: float = 0.3
 
 
-def draw_moves(rng: np.random.Generator, settings: SampleSettings) -> tuple[list[int], list[str], list[Move]]:
-    """The sample's AUs, their sides, and the movements of the apex (the AUs', then any blink)."""
-    aus = [] if rng.random() < settings.neutral_prob else sorted(draw_aus(rng, settings.aus, settings.single_au_prob))
+def draw_moves(rng: np.random.Generator, settings: SampleSettings) -> tuple[str, list[int], list[str], list[Move]]:
+    """The sample's emotion, its AUs, their sides, and the movements of the apex (the AUs', then any blink)."""
+    emotion, aus = NO_EMOTION, []
+    if rng.random() >= settings.neutral_prob:
+        emotion, shown = draw_expression(rng, settings.aus, settings.expression)
+        aus = sorted(shown)
     side = ("L", "R")[rng.integers(2)] if rng.random() < settings.unilateral_prob else ""
     laterality = [side if au in LATERAL_AUS else "" for au in aus]
     low, high = settings.amplitude_px
@@ -171,13 +197,13 @@ def draw_moves(rng: np.random.Generator, settings: SampleSettings) -> tuple[list
                          for au, lat in zip(aus, laterality)]
     if rng.random() < settings.nuisance.blink_prob:
         moves.append(("blink", "", float(rng.uniform(*settings.nuisance.blink_px))))
-    return aus, laterality, moves
+    return emotion, aus, laterality, moves
 
 
 def make_sample(subject: SubjectFace, index: int, seed: int, settings: SampleSettings) -> dict:
     """Row ``index`` of the corpus (the :func:`~microau_hf.data.schema.sample_features` columns)."""
     rng = np.random.default_rng([seed, index])
-    aus, laterality, moves = draw_moves(rng, settings)
+    emotion, aus, laterality, moves = draw_moves(rng, settings)
     apex_frame = int(rng.integers(10, 40))  # frame numbers as at 200 fps: onset to offset within 0.5 s
     offset_frame = apex_frame + int(rng.integers(10, 50))
 
@@ -201,7 +227,6 @@ def make_sample(subject: SubjectFace, index: int, seed: int, settings: SampleSet
         apex = _relight(_blur(render_frame(subject, camera, motion, field), blur), rng, nuisance, flicker)
         apex = _add_noise(apex, rng, nuisance)
 
-    shown = frozenset(aus)
     return {
         "dataset": "synthetic",
         "subject": subject.subject,
@@ -216,8 +241,8 @@ def make_sample(subject: SubjectFace, index: int, seed: int, settings: SampleSet
         "au_raw": "+".join(f"{lat}{au}" for au, lat in zip(aus, laterality)) or "none",
         "laterality": laterality,
         "intensity": [""] * len(aus),  # amplitudes are micro by construction; no FACS intensity letter is claimed
-        "emotion": (best_match(shown, EMOTION_PROTOTYPES) or "others") if aus else NO_EMOTION,
-        "objective_class": best_match(shown, OBJECTIVE_CLASSES),
+        "emotion": emotion,  # as drawn: the AUs follow it loosely, so it is not a function of them
+        "objective_class": best_match(frozenset(aus), OBJECTIVE_CLASSES),  # Davison's classes are defined by AUs
     }
 
 
@@ -230,7 +255,7 @@ def make_synthetic_corpus(
     faces: Sequence[FaceImage] | None = None,
     nuisance: Nuisance = Nuisance(),
     rendering: Rendering = Rendering(),
-    single_au_prob: float = 0.1,
+    expression: ExpressionNoise = ExpressionNoise(),
     unilateral_prob: float = 0.1,
     neutral_prob: float = 0.15,
     overwrite: bool = False,
@@ -244,12 +269,12 @@ def make_synthetic_corpus(
     :func:`~microau_hf.data.faces.load_faces` (every face available here), one subject each; subjects take turns, so
     each has ``num_samples / len(faces)`` samples, give or take one. ``nuisance``: :data:`NO_NUISANCE` for an apex
     that differs from the onset only where the AUs moved. ``rendering``: frame sizes, face scale, rotation, JPEG
-    quality and motion style (:class:`~microau_hf.data.render.Rendering`). ``single_au_prob``, ``unilateral_prob``,
-    ``neutral_prob``: shares of samples with one random AU, with sided AUs on one side only, and with no AU (their
-    emotion is ``"none"``). ``overwrite``: replace an existing ``out_dir`` (else :class:`FileExistsError`). The whole
+    quality and motion style (:class:`~microau_hf.data.render.Rendering`). ``expression``: how loosely the AUs follow
+    the emotion drawn first (:class:`ExpressionNoise`). ``unilateral_prob``, ``neutral_prob``: shares of samples with
+    sided AUs on one side only, and with no AU (their emotion is ``"none"``). ``overwrite``: replace an existing ``out_dir`` (else :class:`FileExistsError`). The whole
     corpus is held in memory (~40-90 kB a sample), as is usual for a test or demo corpus.
     """
-    settings = _settings(num_samples, amplitude_px, aus, nuisance, rendering, single_au_prob, unilateral_prob,
+    settings = _settings(num_samples, amplitude_px, aus, nuisance, rendering, expression, unilateral_prob,
                          neutral_prob)
     if out_dir is not None:
         check_replaceable(out_dir, overwrite, flag="--overwrite (overwrite=True)")  # before the work, not after
@@ -272,15 +297,14 @@ def make_synthetic_corpus(
     return load_from_disk(str(out_dir))
 
 
-def _settings(num_samples, amplitude_px, aus, nuisance, rendering, single_au_prob, unilateral_prob,
+def _settings(num_samples, amplitude_px, aus, nuisance, rendering, expression, unilateral_prob,
               neutral_prob) -> SampleSettings:
     low, high = (float(v) for v in amplitude_px)
     if num_samples < 1:
         raise ValueError(f"num_samples must be at least 1, got {num_samples}")
     if not 0 <= low <= high:
         raise ValueError(f"amplitude_px must be (low, high) with 0 <= low <= high, got {amplitude_px}")
-    for name, p in (("single_au_prob", single_au_prob), ("unilateral_prob", unilateral_prob),
-                    ("neutral_prob", neutral_prob)):
+    for name, p in (*vars(expression).items(), ("unilateral_prob", unilateral_prob), ("neutral_prob", neutral_prob)):
         if not 0 <= p <= 1:
             raise ValueError(f"{name} must lie in [0, 1], got {p}")
     if rendering.field.kernel not in KERNELS:
@@ -289,7 +313,7 @@ def _settings(num_samples, amplitude_px, aus, nuisance, rendering, single_au_pro
     missing = [au for au in au_set if au not in AU_MOTIONS]
     if missing:
         raise ValueError(f"no synthetic motion for AU {missing}; AUs with one: {sorted(AU_MOTIONS)}")
-    return SampleSettings(au_set, (low, high), nuisance, rendering, single_au_prob, unilateral_prob, neutral_prob)
+    return SampleSettings(au_set, (low, high), nuisance, rendering, expression, unilateral_prob, neutral_prob)
 
 
 def save_atomically(dataset: Dataset, out_dir: str | os.PathLike, overwrite: bool = False) -> Path:
@@ -308,12 +332,14 @@ def save_atomically(dataset: Dataset, out_dir: str | os.PathLike, overwrite: boo
 __all__ = [
     "NO_EMOTION",
     "NO_NUISANCE",
+    "OTHERS",
+    "ExpressionNoise",
     "Nuisance",
     "Rendering",
     "SampleSettings",
     "SubjectFace",
     "best_match",
-    "draw_aus",
+    "draw_expression",
     "draw_moves",
     "make_sample",
     "make_synthetic_corpus",

@@ -1,19 +1,25 @@
-"""The Accelerate training loop: any number of processes, mixed precision, gradient accumulation, exact resume.
+"""The Accelerate training loop: any number of processes and machines, DDP or FSDP, mixed precision, gradient
+accumulation, exact resume. It follows the training recipe of `recipe.py`, as the `Trainer` glue does.
 
-    accelerate launch scripts/train.py --data DIR --output-dir runs/x            # GPUs, as configured
+    accelerate launch --config_file configs/accelerate/ddp.yaml scripts/train.py --data DIR --output-dir runs/x
+    accelerate launch --config_file configs/accelerate/fsdp.yaml scripts/train.py --data DIR --output-dir runs/x
     accelerate launch --multi_gpu --num_processes 2 --num_machines 1 --mixed_precision no --dynamo_backend no \
         scripts/train.py --data DIR --output-dir runs/x --cpu                   # 2 CPU processes
     microau train --data DIR --output-dir runs/x                                # one process
 
 Checkpoints (`checkpoint-<step>/`) hold the model as safetensors (`save_pretrained`), the optimizer and scheduler
 state and the RNG state as plain tensors read back with `torch.load(weights_only=True)` (never arbitrary pickles),
-and `trainer_state.json`. The data order is a pure function of (seed, epoch), so a run resumed from a checkpoint
-skips the batches it already saw and ends with the same weights as one that never stopped.
+and `trainer_state.json` with the run's settings. The data order is a pure function of (seed, epoch), so a run
+resumed from a checkpoint skips the batches it already saw and ends with the same weights as one that never stopped;
+a resume whose model, batch size, seed or process count differs from the checkpoint's is refused (`check_resume`).
+Under FSDP the model and optimizer state are gathered whole into the same files, so the final model loads anywhere
+(a resume still needs the checkpoint's number of processes: the batches already seen depend on it).
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 import sys
@@ -23,19 +29,21 @@ from typing import Any
 
 import torch
 from accelerate import Accelerator
+from accelerate.utils import DistributedType
 from torch.utils.data import DataLoader, Sampler
 from tqdm.auto import tqdm
-from transformers import get_cosine_schedule_with_warmup
 
 from ..atomic import atomic_directory, remove_stale_staging
 from ..checkpoints import load_model
-from ..aus import resolve_au_set
 from ..data.corpus_faces import check_corpus_faces
 from ..data.schema import load_dataset_folder
+from ..face.pipeline import build_processor
 from ..modeling_micro_au_clip import MicroAUClipModel
 from ..presets import make_config
 from .collator import MicroAUCollator, au_labels, check_dataset
-from .loso import positive_weights
+from .recipe import LOSS_TERMS, TRAINING_STATISTICS, Recipe, make_optimizer, make_scheduler, set_training_statistics
+
+logger = logging.getLogger(__name__)
 
 STATE_FILE = "trainer_state.json"
 
@@ -57,12 +65,12 @@ class LoopSettings:
     epochs: int = 5
     max_steps: int | None = None
     batch_size: int = 16  # per process
-    gradient_accumulation_steps: int = 1
-    learning_rate: float = 5e-4
-    weight_decay: float = 0.05
-    warmup_ratio: float = 0.05
-    max_grad_norm: float = 1.0
-    mixed_precision: str = "no"
+    gradient_accumulation_steps: int = Recipe.gradient_accumulation_steps
+    learning_rate: float = Recipe.learning_rate
+    weight_decay: float = Recipe.weight_decay
+    warmup_ratio: float = Recipe.warmup_ratio
+    max_grad_norm: float = Recipe.max_grad_norm
+    mixed_precision: str | None = None  # "no", "fp16", "bf16"; None: as `accelerate launch` was configured, else "no"
     cpu: bool = False
     seed: int = 0
     save_steps: int = 0  # 0: only at the end
@@ -70,6 +78,65 @@ class LoopSettings:
     resume_from: str | None = None  # a checkpoint folder, or "latest"
     pre_aligned: bool = False  # frames are aligned face crops: canonical template regions, no landmark model
     stop_after_steps: int | None = None  # simulate a crash right after this step's checkpoint (tests)
+
+    def recipe(self) -> Recipe:
+        return Recipe(self.learning_rate, self.weight_decay, self.warmup_ratio, self.max_grad_norm,
+                      self.mixed_precision, self.gradient_accumulation_steps)
+
+
+def check_settings(settings: LoopSettings) -> None:
+    """Refuse, in one line, settings that would be silently ignored."""
+    if settings.model:
+        ignored = sorted(settings.config_overrides) + (["clip"] if settings.clip else [])
+        if ignored:
+            raise ValueError(f"--model {settings.model}: the checkpoint's config and weights are used as saved, so "
+                             f"{', '.join(ignored)} would be ignored; drop them, or build a new model (--preset, "
+                             f"--clip, --config) instead of --model")
+    given = [name for name in TRAINING_STATISTICS if name in settings.config_overrides]
+    if given:
+        raise ValueError(f"config_overrides: {', '.join(given)} is set from the training split by the training "
+                         f"recipe; leave it out")
+
+
+#: Settings a resume must share with its checkpoint, and what they fix.
+RESUME_MUST_MATCH = {
+    "aus": "the AU set", "preset": "the model size", "model": "the starting checkpoint", "clip": "the CLIP towers",
+    "config_overrides": "the model settings", "batch_size": "the batches already seen",
+    "gradient_accumulation_steps": "the batches of a step", "seed": "the data order", "pre_aligned": "the face path",
+    "processes": "the batches already seen", "samples": "the data order",
+}
+#: Settings a resume may change but that the checkpoint's optimizer state overrides: a change has no effect.
+RESUME_KEEPS_CHECKPOINT = ("learning_rate", "weight_decay")
+#: Settings a resume may change: the learning-rate curve is laid out anew over the new length from here on.
+RESUME_REDRAWS_SCHEDULE = ("epochs", "max_steps", "warmup_ratio")
+
+
+def check_resume(folder: Path, saved: dict[str, Any], current: dict[str, Any]) -> None:
+    """Refuse a resume whose model or data order differs from the checkpoint's (one line naming every difference);
+    warn about changes the resume ignores or that reshape the schedule. `saved` and `current` are the run records
+    (`LoopSettings` fields, plus `processes` and `samples`)."""
+    def differs(name: str) -> bool:
+        return name in saved and saved[name] != current[name]
+
+    refused = [f"{name} is {current[name]!r} here but {saved[name]!r} in the checkpoint ({why})"
+               for name, why in RESUME_MUST_MATCH.items() if differs(name)]
+    if refused:
+        raise ValueError(f"{folder}: cannot resume: {'; '.join(refused)}; resume with the checkpoint's settings or "
+                         f"train into a new --output-dir")
+    for name in filter(differs, RESUME_KEEPS_CHECKPOINT):
+        logger.warning("%s: %s %r is ignored: the resumed optimizer keeps the checkpoint's %r", folder, name,
+                       current[name], saved[name])
+    for name in filter(differs, RESUME_REDRAWS_SCHEDULE):
+        logger.warning("%s: %s changed from %r to %r: the learning-rate schedule is laid out anew from here on",
+                       folder, name, saved[name], current[name])
+
+
+def run_record(settings: LoopSettings, accelerator: Accelerator, samples: int) -> dict[str, Any]:
+    """What a checkpoint records of its run, and what a resume is checked against: the settings as they took effect
+    (a launch configuration may set the precision and the accumulation)."""
+    return {**asdict(settings), "mixed_precision": accelerator.mixed_precision,
+            "gradient_accumulation_steps": accelerator.gradient_accumulation_steps,
+            "processes": accelerator.num_processes, "samples": samples}
 
 
 class EpochShuffle(Sampler[int]):
@@ -89,12 +156,10 @@ class EpochShuffle(Sampler[int]):
         return self.size
 
 
-def build_model(settings: LoopSettings, train_labels: torch.Tensor | None = None) -> MicroAUClipModel:
+def build_model(settings: LoopSettings) -> MicroAUClipModel:
     if settings.model:
         return load_model(settings.model)
     config = make_config(settings.aus, preset=settings.preset, **settings.config_overrides)
-    if train_labels is not None:
-        config.au_pos_weight = positive_weights(train_labels)
     if settings.clip:
         return MicroAUClipModel.from_clip(settings.clip, config)
     return MicroAUClipModel(config)
@@ -109,14 +174,76 @@ def _latest_checkpoint(output_dir: Path) -> Path:
     return steps[max(steps)]
 
 
+def _checkpoint_to_resume(settings: LoopSettings, output_dir: Path, record: dict[str, Any]) -> Path | None:
+    """The checkpoint folder a resume starts from, checked against this run (`check_resume`) before any work."""
+    if not settings.resume_from:
+        return None
+    folder = _latest_checkpoint(output_dir) if settings.resume_from == "latest" else Path(settings.resume_from)
+    if not (folder / STATE_FILE).exists() or not (folder / "model.safetensors").exists():
+        raise FileNotFoundError(f"{folder}: not a training checkpoint (needs {STATE_FILE} and model.safetensors)")
+    saved = _read(folder / STATE_FILE, lambda path: json.loads(path.read_text()))
+    check_resume(folder, saved.get("settings") or {}, record)
+    return folder
+
+
+# Under FSDP every process holds a shard of the model and of the optimizer state: the whole of each is gathered on
+# the main process to be saved, and sent from it to every process on a resume (torch.distributed.checkpoint's
+# full state dicts). Without FSDP each process holds all of it, and the plain state dicts are used.
+
+
+def full_state_dicts(model, optimizer, sharded: bool) -> tuple[dict, dict]:
+    """The whole model's and optimizer's state (`model` unwrapped, `optimizer` the torch one); with `sharded`, every
+    process must call this, and the main process receives it."""
+    if not sharded:
+        return model.state_dict(), optimizer.state_dict()
+    from torch.distributed.checkpoint.state_dict import (StateDictOptions, get_model_state_dict,
+                                                         get_optimizer_state_dict)
+
+    options = StateDictOptions(full_state_dict=True, cpu_offload=True)
+    return get_model_state_dict(model, options=options), get_optimizer_state_dict(model, optimizer, options=options)
+
+
+def load_full_state_dicts(model, optimizer, model_state: dict, optimizer_state: dict, sharded: bool) -> None:
+    """The inverse of `full_state_dicts`; with `sharded`, only the main process's dicts are read (and sent on; the
+    dicts are sharded in place)."""
+    if not sharded:
+        model.load_state_dict(model_state, strict=False)  # save_pretrained leaves out tied copies
+        optimizer.load_state_dict(optimizer_state)
+        return
+    from torch.distributed.checkpoint.state_dict import (StateDictOptions, set_model_state_dict,
+                                                         set_optimizer_state_dict)
+
+    options = StateDictOptions(full_state_dict=True, broadcast_from_rank0=True, strict=False)
+    set_model_state_dict(model, model_state, options=options)
+    set_optimizer_state_dict(model, optimizer, optimizer_state, options=options)
+
+
+def _sharded(accelerator: Accelerator) -> bool:
+    return accelerator.distributed_type == DistributedType.FSDP
+
+
+def _check_shardable(accelerator: Accelerator, model: torch.nn.Module) -> None:
+    """FSDP (1 and 2) cannot shard a 0-d parameter; say which, in one line, before torch's traceback does."""
+    scalars = [name for name, p in model.named_parameters() if p.ndim == 0]
+    if _sharded(accelerator) and scalars:
+        raise ValueError(f"FSDP cannot shard 0-d parameters ({', '.join(scalars)}); this model holds its temperature "
+                         f"as one, so train it with DDP (configs/accelerate/ddp.yaml) until it is a 1-element tensor")
+
+
+def _unwrapped_or_sharded(accelerator: Accelerator, model):
+    return model if _sharded(accelerator) else accelerator.unwrap_model(model)
+
+
 def save_checkpoint(folder: Path, accelerator: Accelerator, model, optimizer, scheduler, state: dict) -> None:
     """Write one checkpoint atomically (main process), all processes waiting for it."""
     accelerator.wait_for_everyone()
+    model_state, optimizer_state = full_state_dicts(_unwrapped_or_sharded(accelerator, model), optimizer.optimizer,
+                                                    _sharded(accelerator))
     if accelerator.is_main_process:
         remove_stale_staging(folder.parent, "checkpoint-*")  # what a run killed mid-save left behind
         with atomic_directory(folder) as staged:
-            accelerator.unwrap_model(model).save_pretrained(staged, safe_serialization=True)
-            torch.save(optimizer.state_dict(), staged / "optimizer.pt")
+            accelerator.unwrap_model(model).save_pretrained(staged, state_dict=model_state, safe_serialization=True)
+            torch.save(optimizer_state, staged / "optimizer.pt")
             torch.save(scheduler.state_dict(), staged / "scheduler.pt")
             torch.save({"cpu": torch.get_rng_state()}, staged / "rng_state.pt")
             (staged / STATE_FILE).write_text(json.dumps(state, indent=2))
@@ -126,10 +253,12 @@ def save_checkpoint(folder: Path, accelerator: Accelerator, model, optimizer, sc
 def load_checkpoint(folder: Path, accelerator: Accelerator, model, optimizer, scheduler) -> dict:
     from safetensors.torch import load_file
 
-    if not (folder / STATE_FILE).exists() or not (folder / "model.safetensors").exists():
-        raise FileNotFoundError(f"{folder}: not a training checkpoint (needs {STATE_FILE} and model.safetensors)")
-    accelerator.unwrap_model(model).load_state_dict(_read(folder / "model.safetensors", load_file), strict=False)
-    optimizer.load_state_dict(_read(folder / "optimizer.pt", _tensors_only))
+    sharded = _sharded(accelerator)
+    reads = not sharded or accelerator.is_main_process  # under FSDP the main process reads and sends
+    model_state = _read(folder / "model.safetensors", load_file) if reads else {}
+    optimizer_state = _read(folder / "optimizer.pt", _tensors_only) if reads else {}
+    load_full_state_dicts(_unwrapped_or_sharded(accelerator, model), optimizer.optimizer, model_state,
+                          optimizer_state, sharded)
     scheduler.load_state_dict(_read(folder / "scheduler.pt", _tensors_only))
     torch.set_rng_state(_read(folder / "rng_state.pt", _tensors_only)["cpu"])
     return _read(folder / STATE_FILE, lambda path: json.loads(path.read_text()))
@@ -158,11 +287,9 @@ def _read(path: Path, reader) -> Any:
 
 def train(settings: LoopSettings) -> Path:
     """Train; returns the folder of the final model (`<output_dir>/final`)."""
-    accelerator = Accelerator(
-        cpu=settings.cpu,
-        mixed_precision=settings.mixed_precision,
-        gradient_accumulation_steps=settings.gradient_accumulation_steps,
-    )
+    check_settings(settings)
+    recipe = settings.recipe()
+    accelerator = Accelerator(cpu=settings.cpu, **recipe.accelerator_arguments())
     torch.manual_seed(settings.seed)
     output_dir = Path(settings.output_dir)
     if output_dir.exists() and not output_dir.is_dir():
@@ -172,35 +299,43 @@ def train(settings: LoopSettings) -> Path:
         faces = check_corpus_faces(dataset, None if settings.pre_aligned else "auto", settings.data,
                                    progress=accelerator.is_main_process)
     dataset = faces.usable_rows(dataset, settings.data)
-    model = build_model(settings, au_labels(dataset["aus"], resolve_au_set(settings.aus)))
+    record = run_record(settings, accelerator, len(dataset))
+    resume_folder = _checkpoint_to_resume(settings, output_dir, record)
+    model = build_model(settings)
     check_dataset(dataset, model.config.aus, settings.data)
-    from ..face.pipeline import build_processor
-
-    sampler = EpochShuffle(len(dataset), settings.seed)
+    set_training_statistics(model.config, au_labels(dataset["aus"], model.config.aus))
     collator = MicroAUCollator(build_processor(model.config), model.config.aus, faces.preparer(model.config))
-    loader = DataLoader(dataset, batch_size=settings.batch_size, sampler=sampler, collate_fn=collator, drop_last=True)
-    steps_per_epoch = math.ceil(len(loader) / accelerator.num_processes / settings.gradient_accumulation_steps)
+    loader = DataLoader(dataset, batch_size=settings.batch_size, sampler=EpochShuffle(len(dataset), settings.seed),
+                        collate_fn=collator, drop_last=True)
+    steps_per_epoch = math.ceil(len(loader) / accelerator.num_processes / accelerator.gradient_accumulation_steps)
     total_steps = settings.max_steps or settings.epochs * steps_per_epoch
-    trainable = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(trainable, lr=settings.learning_rate, weight_decay=settings.weight_decay)
-    # Accelerate steps a prepared scheduler once per process at every optimizer step, so the schedule is laid out in
-    # process-steps: N processes then follow the same learning rate per sample seen as one process does.
-    processes = accelerator.num_processes
-    scheduler = get_cosine_schedule_with_warmup(optimizer, int(settings.warmup_ratio * total_steps) * processes,
-                                                total_steps * processes)
+    _check_shardable(accelerator, model)
+    optimizer = make_optimizer(model, recipe)
+    scheduler = make_scheduler(optimizer, total_steps, recipe.warmup_ratio, accelerator.num_processes)
     model, optimizer, loader, scheduler = accelerator.prepare(model, optimizer, loader, scheduler)
 
-    state = {"global_step": 0, "epoch": 0, "batches_in_epoch": 0, "settings": asdict(settings)}
-    if settings.resume_from:
-        folder = _latest_checkpoint(output_dir) if settings.resume_from == "latest" else Path(settings.resume_from)
-        state = load_checkpoint(folder, accelerator, model, optimizer, scheduler)
-        accelerator.print(f"resumed from {folder} at step {state['global_step']}")
-
-    log_path = output_dir / "log.jsonl"
+    state = {"global_step": 0, "epoch": 0, "batches_in_epoch": 0, "settings": record}
+    if resume_folder is not None:
+        state = load_checkpoint(resume_folder, accelerator, model, optimizer, scheduler)
+        accelerator.print(f"resumed from {resume_folder} at step {state['global_step']}")
     if accelerator.is_main_process:
         output_dir.mkdir(parents=True, exist_ok=True)
-    progress = tqdm(total=total_steps, initial=state["global_step"], desc="training", disable=not accelerator.is_main_process)
+    _run_steps(settings, accelerator, model, optimizer, scheduler, loader, state, total_steps)
+    final = _save_final(output_dir / "final", accelerator, model, dataset)
+    accelerator.end_training()
+    if accelerator.num_processes > 1:
+        _KEPT_UNTIL_EXIT.extend([accelerator, model, optimizer, loader, scheduler])
+    return final
+
+
+def _run_steps(settings: LoopSettings, accelerator: Accelerator, model, optimizer, scheduler, loader, state: dict,
+               total_steps: int) -> None:
+    """Train from `state` (step, epoch, batches seen in it) to `total_steps`, logging and checkpointing."""
+    output_dir = Path(settings.output_dir)
+    progress = tqdm(total=total_steps, initial=state["global_step"], desc="training",
+                    disable=not accelerator.is_main_process)
     running: dict[str, float] = {}
+    clipped = [p for p in model.parameters() if p.requires_grad]  # the prepared (under FSDP: sharded) parameters
     model.train()
     while state["global_step"] < total_steps:
         loader.set_epoch(state["epoch"])
@@ -210,7 +345,7 @@ def train(settings: LoopSettings) -> Path:
                 outputs = model(**batch)
                 accelerator.backward(outputs.loss)
                 if accelerator.sync_gradients and settings.max_grad_norm:
-                    accelerator.clip_grad_norm_(trainable, settings.max_grad_norm)
+                    accelerator.clip_grad_norm_(clipped, settings.max_grad_norm)
                 optimizer.step()
                 scheduler.step()
                 optimizer.zero_grad()
@@ -221,9 +356,10 @@ def train(settings: LoopSettings) -> Path:
             state["global_step"] += 1
             progress.update(1)
             if state["global_step"] % settings.logging_steps == 0 or state["global_step"] == total_steps:
-                _write_log(running, state, scheduler, log_path, accelerator, progress)
+                _write_log(running, state, scheduler, output_dir / "log.jsonl", accelerator, progress)
             if settings.save_steps and state["global_step"] % settings.save_steps == 0:
-                save_checkpoint(output_dir / f"checkpoint-{state['global_step']}", accelerator, model, optimizer, scheduler, state)
+                save_checkpoint(output_dir / f"checkpoint-{state['global_step']}", accelerator, model, optimizer,
+                                scheduler, state)
                 if settings.stop_after_steps == state["global_step"]:
                     _crash(accelerator)
             if state["global_step"] >= total_steps:
@@ -232,21 +368,24 @@ def train(settings: LoopSettings) -> Path:
             state["epoch"] += 1
             state["batches_in_epoch"] = 0
     progress.close()
-    final = output_dir / "final"
+
+
+def _save_final(final: Path, accelerator: Accelerator, model, rows) -> Path:
+    """The trained model, its processor and what trained it (`rows`), saved atomically by the main process (the
+    model gathered first under FSDP)."""
     accelerator.wait_for_everyone()
+    model_state = accelerator.get_state_dict(model)  # every process takes part; the main process gets it whole
     if accelerator.is_main_process:
+        unwrapped = accelerator.unwrap_model(model)
         with atomic_directory(final) as staged:
-            accelerator.unwrap_model(model).save_pretrained(staged, safe_serialization=True)
-            build_processor(accelerator.unwrap_model(model).config).save_pretrained(staged)
+            unwrapped.save_pretrained(staged, state_dict=model_state, safe_serialization=True)
+            build_processor(unwrapped.config).save_pretrained(staged)
     accelerator.wait_for_everyone()
-    accelerator.end_training()
-    if accelerator.num_processes > 1:
-        _KEPT_UNTIL_EXIT.extend([accelerator, model, optimizer, loader, scheduler])
     return final
 
 
 def _accumulate_terms(running: dict[str, float], outputs, accelerator: Accelerator) -> None:
-    for term in ("loss", "detection_loss", "contrastive_loss", "dependency_loss"):
+    for term in ("loss", *LOSS_TERMS):
         value = getattr(outputs, term, None)
         if value is not None:
             running[term] = running.get(term, 0.0) + float(accelerator.reduce(value.detach(), reduction="mean"))

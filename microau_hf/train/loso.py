@@ -1,6 +1,7 @@
 """Run a protocol end to end: one fresh model per fold, trained with the `Trainer`, predictions pooled, F1 once.
 
-Thresholds are fixed at 0.5 or chosen per AU on the fold's *training* predictions, never on its test samples.
+Thresholds are fixed at 0.5, or chosen per AU on an inner split by subject of the fold's training subjects
+(`inner_thresholds`): never on the fold's test samples, and never on a model's predictions of its own training rows.
 Emotion estimates come from the pooled AU probabilities through the prototypes; emotion labels are only compared with.
 """
 
@@ -22,11 +23,12 @@ from ..atomic import atomic_directory, atomic_write_text
 from ..configuration_micro_au_clip import MicroAUClipConfig
 from ..data.corpus_faces import check_corpus_faces
 from ..face.pipeline import FacePreparer, LandmarkerChoice
-from ..emotion import evaluate_emotions
+from ..emotion import evaluate_emotions, summary_line
 from ..modeling_micro_au_clip import MicroAUClipModel
 from .collator import au_labels, check_dataset
 from .metrics import au_detection_scores, best_thresholds, invented_au_rates, markdown_table
-from .protocols import Fold, leave_one_corpus_out_folds, loso_folds
+from .protocols import Fold, leave_one_corpus_out_folds, loso_folds, subject_keys
+from .recipe import Recipe
 from .trainer import make_trainer, training_arguments
 
 ModelFactory = Callable[[MicroAUClipConfig], torch.nn.Module]
@@ -41,17 +43,15 @@ class ProtocolSettings:
     max_steps: int = -1
     batch_size: int = 32
     learning_rate: float = 1e-3  # measured on the synthetic corpus, user path: LOSO mean F1 0.699 vs 0.629 at 5e-4
-    threshold: str = "fixed"  # "fixed" (0.5) or "train" (per-AU best F1 on the training fold)
+    threshold: str = "fixed"  # "fixed" (0.5) or "inner" (per-AU best F1 on inner held-out subjects: inner_thresholds)
+    inner_subjects: int = 2  # with threshold="inner": training subjects each fold's inner model leaves out
     seed: int = 0
     pre_aligned: bool = False  # frames are aligned face crops: canonical template regions, no landmark model
     training_overrides: dict[str, Any] = field(default_factory=dict)
 
 
-def positive_weights(labels: torch.Tensor, cap: float = 10.0) -> list[float]:
-    """BCE positive weight per AU: negatives / positives on the training split, capped so a rare AU cannot dominate."""
-    positives = labels.sum(0)
-    weights = (labels.shape[0] - positives) / positives.clamp(min=1)
-    return weights.clamp(min=1.0, max=cap).tolist()
+THRESHOLD_RULES = {"fixed": "0.5 for every AU",
+                   "inner": "per AU, the best F1 on the predictions of an inner split by subject of the training fold"}
 
 
 def _probabilities(trainer, dataset: Dataset) -> np.ndarray:
@@ -66,16 +66,15 @@ def train_fold(
 ):
     """Train one fresh model on `train` (rows the face pipeline can use); returns the Trainer (its `.model` is the
     trained model)."""
-    config = copy.deepcopy(config)
-    config.au_pos_weight = positive_weights(au_labels(train["aus"], config.aus))
+    config = copy.deepcopy(config)  # the Trainer glue writes this training split's statistics into it
     torch.manual_seed(settings.seed)
     model = model_factory(config)
     args = training_arguments(
         str(output_dir),
+        Recipe(learning_rate=settings.learning_rate),
         num_train_epochs=settings.epochs,
         max_steps=settings.max_steps,
         per_device_train_batch_size=settings.batch_size,
-        learning_rate=settings.learning_rate,
         seed=settings.seed,
         **settings.training_overrides,
     )
@@ -101,8 +100,9 @@ def run_protocol(
     settings = settings or ProtocolSettings()
     if settings.protocol not in PROTOCOLS:
         raise ValueError(f"unknown protocol {settings.protocol!r}; protocols are {sorted(PROTOCOLS)}")
-    if settings.threshold not in ("fixed", "train"):
-        raise ValueError(f"threshold must be 'fixed' or 'train', got {settings.threshold!r}")
+    if settings.threshold not in THRESHOLD_RULES:
+        raise ValueError(f"threshold must be one of {sorted(THRESHOLD_RULES)}, got {settings.threshold!r} (thresholds "
+                         f"are never chosen on a model's predictions of its own training rows)")
     check_dataset(dataset, config.aus)
     output_dir = Path(output_dir)
     # Rows the face pipeline refuses (no face, unreadable frames) are never trained on nor scored; the results say so.
@@ -130,6 +130,7 @@ def run_protocol(
         "aus": list(config.aus),
         "input_mode": config.input_mode,
         "settings": asdict(settings),
+        "threshold": _threshold_record(settings, fold_rows),
         "face_pipeline": faces.report(),
         "folds": fold_rows,
         "scores": au_detection_scores(labels, predictions, config.au_names),
@@ -155,15 +156,70 @@ def _landmarker(settings: ProtocolSettings) -> LandmarkerChoice:
 
 def _run_fold(fold: Fold, dataset, config, processor, settings, output_dir, model_factory, preparer):
     train, test = dataset.select(fold.train_indices), dataset.select(fold.test_indices)
-    trainer = train_fold(config, processor, train, settings, output_dir / "folds" / _safe(fold.name), model_factory,
-                         preparer)
+    folder = output_dir / "folds" / _safe(fold.name)
+    row: dict[str, Any] = {"held_out": fold.name, "train_samples": len(train), "test_samples": len(test)}
     thresholds = np.full(config.num_aus, 0.5)
-    if settings.threshold == "train":
-        thresholds = best_thresholds(au_labels(train["aus"], config.aus).numpy(), _probabilities(trainer, train))
+    if settings.threshold == "inner":  # from the training rows alone: the test rows are not passed
+        thresholds, row["inner_split"] = inner_thresholds(config, processor, train, settings, folder / "inner",
+                                                          model_factory, preparer)
+    trainer = train_fold(config, processor, train, settings, folder, model_factory, preparer)
     probabilities = _probabilities(trainer, test)
-    row = {"held_out": fold.name, "train_samples": len(train), "test_samples": len(test),
-           "thresholds": thresholds.round(3).tolist()}
+    row["thresholds"] = thresholds.round(3).tolist()
     return probabilities, probabilities >= thresholds, row, trainer.model
+
+
+def inner_split(train: Dataset, count: int, seed: int) -> tuple[list[int], list[int], list[str]]:
+    """Split a fold's training rows by subject: (inner training indices, inner held-out indices, held-out subjects).
+
+    ``count`` subjects are drawn with ``seed`` from the sorted subjects of ``train``; at least one is left to train on.
+    """
+    subjects = subject_keys(train)
+    distinct = sorted(set(subjects))
+    if not 1 <= count < len(distinct):
+        raise ValueError(f"threshold='inner' holds out {count} of a fold's training subjects, but a fold trains on "
+                         f"{len(distinct)}; use threshold='fixed' or set inner_subjects between 1 and "
+                         f"{len(distinct) - 1}")
+    held_out = sorted(np.random.default_rng(seed).choice(distinct, size=count, replace=False).tolist())
+    inner_train = [i for i, s in enumerate(subjects) if s not in held_out]
+    inner_test = [i for i, s in enumerate(subjects) if s in held_out]
+    return inner_train, inner_test, held_out
+
+
+def inner_thresholds(
+    config: MicroAUClipConfig, processor: Any, train: Dataset, settings: ProtocolSettings, output_dir: Path,
+    model_factory: ModelFactory = MicroAUClipModel, preparer: FacePreparer | None = None,
+) -> tuple[np.ndarray, dict[str, Any]]:
+    """Per-AU thresholds for a fold's model, from its training rows alone, on predictions of unseen subjects.
+
+    An inner model, trained exactly as the fold's model but without ``settings.inner_subjects`` of its training
+    subjects, predicts those held-out subjects; each AU's threshold is the best F1 on those predictions
+    (:func:`best_thresholds`), and is then applied to the fold's model trained on all its training subjects. Why
+    not the fold's own predictions of its training rows: a model is most confident on the rows it fitted, so
+    thresholds tuned there are too high for a new face. Why not a cheaper split of the fold's model: the fold's
+    model is the one evaluated, and it must see all its training subjects. The price is one more training per fold;
+    the held-out subjects stand in for the test subject with a model trained on ``inner_subjects`` fewer people.
+    Returns the thresholds and a record of the split (held-out subjects, subjects trained on).
+    """
+    inner_train, inner_test, held_out = inner_split(train, settings.inner_subjects, settings.seed)
+    trainer = train_fold(config, processor, train.select(inner_train), settings, output_dir, model_factory, preparer)
+    held_out_rows = train.select(inner_test)
+    thresholds = best_thresholds(au_labels(held_out_rows["aus"], config.aus).numpy(),
+                                 _probabilities(trainer, held_out_rows))
+    training_subjects = len(set(subject_keys(train)))
+    return thresholds, {"held_out_subjects": held_out, "inner_training_subjects": training_subjects - len(held_out),
+                        "fold_training_subjects": training_subjects, "held_out_samples": len(inner_test)}
+
+
+def _threshold_record(settings: ProtocolSettings, fold_rows: list[dict[str, Any]]) -> dict[str, str]:
+    """What results.json says of the thresholds: the rule and the data it was applied to."""
+    if settings.threshold == "fixed":
+        return {"rule": THRESHOLD_RULES["fixed"], "source": "fixed; no data"}
+    counts = sorted({row["inner_split"]["fold_training_subjects"] for row in fold_rows})
+    trained = str(counts[0]) if len(counts) == 1 else f"{counts[0]}-{counts[-1]}"
+    return {"rule": THRESHOLD_RULES["inner"],
+            "source": f"inner split of {trained} training subjects per fold: {settings.inner_subjects} held out, "
+                      f"predicted by a model trained on the others; applied to the fold's model trained on all "
+                      f"{trained} (test subjects never used)"}
 
 
 def _safe(name: str) -> str:
@@ -173,7 +229,8 @@ def _safe(name: str) -> str:
 def write_results(results: dict[str, Any], output_dir: Path) -> None:
     atomic_write_text(output_dir / "results.json", json.dumps(results, indent=2))
     lines = [markdown_table(results["scores"], f"{results['protocol']} on {', '.join(results['dataset'] or [])}"), ""]
-    for kind, row in results["emotion"].items():
-        lines.append(f"- label-free {kind.replace('_', ' ')}: UF1 {row['uf1']:.3f}, UAR {row['uar']:.3f} "
-                     f"({row['samples']} samples, {row['unscorable_labels']} with labels no prototype covers)")
+    threshold = results.get("threshold")
+    if threshold:
+        lines.append(f"- thresholds: {threshold['rule']} ({threshold['source']})")
+    lines += [f"- {summary_line(kind, row)}" for kind, row in results["emotion"].items()]
     atomic_write_text(output_dir / "results.md", "\n".join(lines) + "\n")

@@ -92,11 +92,15 @@ def invented_au_rates(
 
 
 def best_thresholds(labels: np.ndarray, probabilities: np.ndarray, grid: Sequence[float] | None = None) -> np.ndarray:
-    """Per-AU thresholds that maximise binary F1 on the given (training) predictions; never call this on a test fold."""
+    """Per-AU thresholds that maximise binary F1 on the given predictions (of subjects the model did not train on;
+    never a test fold's). An AU with no positive among them keeps 0.5: its F1 is 0 at every threshold, and the
+    lowest one would call it everywhere."""
     grid = np.asarray(grid if grid is not None else np.linspace(0.05, 0.95, 19))
     labels = np.asarray(labels).astype(bool)
     thresholds = np.full(labels.shape[1], 0.5)
     for k in range(labels.shape[1]):
+        if not labels[:, k].any():
+            continue
         scores = [au_detection_scores(labels[:, k : k + 1], probabilities[:, k : k + 1] >= t)["mean_f1"] for t in grid]
         thresholds[k] = grid[int(np.argmax(scores))]
     return thresholds

@@ -42,10 +42,17 @@ def _folds_by(values: list[str], kind: str, max_folds: int | None) -> list[Fold]
     return folds
 
 
+def subject_keys(dataset: Dataset) -> list[str]:
+    """Each row's subject, named ``corpus/subject`` when the rows name their corpus (subject "01" of two corpora is
+    two people)."""
+    if "dataset" in dataset.column_names:
+        return [f"{d}/{s}" for d, s in zip(dataset["dataset"], dataset["subject"])]
+    return list(dataset["subject"])
+
+
 def loso_folds(dataset: Dataset, max_folds: int | None = None) -> list[Fold]:
     """One fold per subject (within one corpus; subjects of different corpora are kept apart by corpus name)."""
-    subjects = [f"{d}/{s}" for d, s in zip(dataset["dataset"], dataset["subject"])] if "dataset" in dataset.column_names else list(dataset["subject"])
-    return _folds_by(subjects, "subject", max_folds)
+    return _folds_by(subject_keys(dataset), "subject", max_folds)
 
 
 def leave_one_corpus_out_folds(dataset: Dataset, max_folds: int | None = None) -> list[Fold]:

@@ -17,13 +17,13 @@ from transformers.trainer import TRAINING_ARGS_NAME
 from . import au_f1
 from ..data.corpus_faces import check_corpus_faces
 from ..face.pipeline import FacePreparer, LandmarkerChoice
-from .collator import MicroAUCollator, check_dataset
+from .collator import MicroAUCollator, au_labels, check_dataset
+from .recipe import LOSS_TERMS, Recipe, decay_parameter_names, set_training_statistics
 
-LOSS_TERMS = ("detection_loss", "contrastive_loss", "dependency_loss")
 
-
-def training_arguments(output_dir: str, **overrides: Any) -> TrainingArguments:
-    """`TrainingArguments` with the settings this model needs (custom inputs, no reporting service, CPU when no GPU)."""
+def training_arguments(output_dir: str, recipe: Recipe | None = None, **overrides: Any) -> TrainingArguments:
+    """`TrainingArguments` following the training recipe (`recipe.py`), with the settings this model needs (custom
+    inputs, no reporting service, CPU when no GPU); `overrides` set any other field."""
     defaults: dict[str, Any] = {
         "output_dir": output_dir,
         "use_cpu": not torch.cuda.is_available(),
@@ -31,10 +31,7 @@ def training_arguments(output_dir: str, **overrides: Any) -> TrainingArguments:
         "remove_unused_columns": False,  # the collator reads the image columns itself
         "per_device_train_batch_size": 32,
         "per_device_eval_batch_size": 64,
-        "learning_rate": 5e-4,
-        "weight_decay": 0.05,
-        "warmup_steps": 0.05,
-        "lr_scheduler_type": "cosine",
+        **(recipe or Recipe()).trainer_arguments(),
         "logging_steps": 10,
         "save_strategy": "no",
         "dataloader_num_workers": 0,
@@ -66,7 +63,8 @@ def keep_logits(outputs: Any, labels: torch.Tensor) -> torch.Tensor:
 
 
 class MicroAUTrainer(Trainer):
-    """A `Trainer` that logs the running mean of each loss term and saves no pickle.
+    """A `Trainer` that follows the recipe's parameter groups, logs the running mean of each loss term and saves no
+    pickle.
 
     The stock Trainer writes `training_args.bin` (a pickle) beside every saved model, and `push_to_hub` uploads it;
     this project ships safetensors and JSON only, so the arguments are written as `training_args.json` instead.
@@ -76,6 +74,11 @@ class MicroAUTrainer(Trainer):
         super().__init__(*args, **kwargs)
         self._term_sums: dict[str, float] = defaultdict(float)
         self._term_counts: dict[str, int] = defaultdict(int)
+
+    def get_decay_parameter_names(self, model: torch.nn.Module) -> list[str]:
+        """The recipe's rule, not the stock one (which decays the temperature and the AU queries): the stock
+        `create_optimizer` then builds the same two groups as the Accelerate loop."""
+        return decay_parameter_names(model)
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         outputs = model(**inputs)
@@ -93,7 +96,6 @@ class MicroAUTrainer(Trainer):
         self._term_sums.clear()
         self._term_counts.clear()
         super().log(logs, *args, **kwargs)
-
 
     def _save(self, output_dir: str | None = None, state_dict=None) -> None:
         super()._save(output_dir, state_dict)
@@ -116,7 +118,8 @@ def make_trainer(
 
     The frames go through the face pipeline of `MicroAUPredictor`. Without `preparer`, the datasets are checked
     here (`check_corpus_faces`, with `landmarker`; `None` for pre-aligned crops) and rows without a usable face are
-    left out with a warning; a given `preparer` is taken to serve datasets already checked.
+    left out with a warning; a given `preparer` is taken to serve datasets already checked. As the recipe has it,
+    the model's positive weights and AU co-occurrence are set from `train_dataset` (`set_training_statistics`).
     """
     aus = model.config.aus
     check_dataset(train_dataset, aus, "training data")
@@ -127,6 +130,7 @@ def make_trainer(
             eval_faces = check_corpus_faces(eval_dataset, faces.landmarker, "evaluation data", cache=faces.cache)
             eval_dataset = eval_faces.usable_rows(eval_dataset, "evaluation data")
         preparer = faces.preparer(model.config)
+    set_training_statistics(model.config, au_labels(train_dataset["aus"], aus))
     return MicroAUTrainer(
         model=model,
         args=args,
