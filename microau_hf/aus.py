@@ -306,6 +306,12 @@ OBJECTIVE_CLASSES: dict[int, tuple[frozenset[int], ...]] = {
 #: Roman numerals as the corpora write objective classes.
 OBJECTIVE_CLASS_NAMES: dict[int, str] = {1: "I", 2: "II", 3: "III", 4: "IV", 5: "V", 6: "VI", 7: "VII"}
 
+#: The emotion whose EMFACS combinations each objective class gathers. The classes group micro-expressions by the
+#: AUs that move, not by the emotion a subject reported (hence "objective"); this is where their AUs come from.
+OBJECTIVE_CLASS_EMOTIONS: dict[int, str] = {
+    1: "happiness", 2: "surprise", 3: "anger", 4: "disgust", 5: "sadness", 6: "fear", 7: "contempt and other movements",
+}
+
 
 def resolve_au_set(aus: str | list[int] | tuple[int, ...]) -> tuple[int, ...]:
     """An AU set by name (``"casme2"``) or as numbers, checked against the catalogue and sorted."""
@@ -337,6 +343,7 @@ __all__ = [
     "CATALOGUE",
     "EMOTION_PROTOTYPES",
     "OBJECTIVE_CLASSES",
+    "OBJECTIVE_CLASS_EMOTIONS",
     "OBJECTIVE_CLASS_NAMES",
     "RegionBox",
     "get_au",

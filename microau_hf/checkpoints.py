@@ -6,6 +6,11 @@ Every command that loads weights (predict, the pipeline, the Space, training fro
 a bad checkpoint gives the same one-line :class:`CheckpointError` everywhere: not a folder, no config, another model
 type, no ``model.safetensors`` (a ``pytorch_model.bin`` pickle is never read), unreadable weights, or weights that
 leave some of the model's tensors uninitialised.
+
+A checkpoint also says what it was trained on: the training entry points (LOSO with ``save_model_to``, which the
+quickstart uses, and the Accelerate loop's ``final/``) write :data:`TRAINING_DATA_FILE` beside the weights,
+``{"corpora": ["synthetic"], "num_samples": 360}``: the ``dataset`` names of the training rows and their count.
+The Space reads it to say when a checkpoint is a demo trained on synthetic data; the Hub push uploads it.
 """
 
 from __future__ import annotations
@@ -15,11 +20,16 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
+from .atomic import atomic_write_text
 from .modeling_micro_au_clip import MicroAUClipModel
 
 MODEL_TYPE = "micro_au_clip"
 WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json")
+TRAINING_DATA_FILE = "training_data.json"
+#: The ``dataset`` name of the rows of the synthetic corpus (:mod:`microau_hf.data.synthetic`).
+SYNTHETIC_CORPUS = "synthetic"
 
 
 class CheckpointError(ValueError):
@@ -91,4 +101,30 @@ def load_model(path: str | os.PathLike) -> MicroAUClipModel:
     return model
 
 
-__all__ = ["CheckpointError", "MODEL_TYPE", "check_checkpoint_folder", "load_model"]
+def write_training_data(folder: str | os.PathLike, rows: Any) -> Path:
+    """Record in ``folder`` what trained the checkpoint: ``rows`` (the training rows, a ``datasets.Dataset``), by the
+    names in their ``dataset`` column (none recorded when the column is absent) and their count."""
+    corpora = sorted({str(name) for name in rows["dataset"]}) if "dataset" in rows.column_names else []
+    record = {"corpora": corpora, "num_samples": len(rows)}
+    return atomic_write_text(Path(folder) / TRAINING_DATA_FILE, json.dumps(record, indent=2) + "\n")
+
+
+def read_training_data(path: str | os.PathLike) -> dict | None:
+    """The :data:`TRAINING_DATA_FILE` record of a checkpoint folder or Hub id; ``None`` when it has none (an older or
+    hand-made checkpoint) or the record cannot be read."""
+    local = Path(path).expanduser()
+    try:
+        if local.exists():
+            text = (local / TRAINING_DATA_FILE).read_text()
+        else:
+            from huggingface_hub import hf_hub_download
+
+            text = Path(hf_hub_download(str(path), TRAINING_DATA_FILE)).read_text()
+        record = json.loads(text)
+    except (OSError, ValueError):  # absent, not on the Hub or offline (OSError), not JSON (ValueError): it does not say
+        return None
+    return record if isinstance(record, dict) and isinstance(record.get("corpora"), list) else None
+
+
+__all__ = ["CheckpointError", "MODEL_TYPE", "SYNTHETIC_CORPUS", "TRAINING_DATA_FILE", "check_checkpoint_folder",
+           "load_model", "read_training_data", "write_training_data"]

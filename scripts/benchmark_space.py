@@ -9,9 +9,11 @@ and each round times, on the same example pair (``spaces_app/examples``):
 * ``http``: what the page itself does, in plain HTTP: upload both frames, call ``/predict_pair`` through the queue,
   read its event stream, fetch the two result images;
 * ``space``: the same through ``gradio_client`` (``Client.predict(..., api_name="/predict_pair")``), which adds its
-  own waits (it polls its message queue every 50 ms).
+  own waits (it polls its message queue every 50 ms);
+* ``preview``: what an uploaded video costs before any button is pressed: the check against the Space's bounds and
+  the VP8 WebM copy the page plays (``/preview_video``, through ``gradio_client``), on the example video.
 
-The rounds interleave the five, so a busy machine slows them alike; medians are reported.
+The rounds interleave the six, so a busy machine slows them alike; medians are reported.
 
     python scripts/benchmark_space.py --presets test tiny vit-b-16 --repeats 7 --out benchmarks/space.json
 """
@@ -20,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import mimetypes
 import os
 import platform
 import socket
@@ -44,7 +47,7 @@ from microau_hf.inference import MicroAUPredictor  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 SPACE_DIR = REPO / "spaces_app"
-PARTS = ("face", "model", "predict_pair", "http", "space")
+PARTS = ("face", "model", "predict_pair", "http", "space", "preview")
 
 
 def _free_port() -> int:
@@ -61,7 +64,7 @@ def _seconds(fn: Callable[[], object]) -> float:
 
 def _http_predict(http: httpx.Client, base: str, onset: str, apex: str) -> None:
     """One pair the way the browser sends it: upload, queue call, event stream, result images."""
-    files = [("files", (Path(p).name, Path(p).read_bytes(), "image/png")) for p in (onset, apex)]
+    files = [("files", (Path(p).name, Path(p).read_bytes(), mimetypes.guess_type(p)[0])) for p in (onset, apex)]
     paths = http.post(base + "gradio_api/upload", files=files).raise_for_status().json()
     data = [{"path": path, "orig_name": Path(p).name, "meta": {"_type": "gradio.FileData"}}
             for path, p in zip(paths, (onset, apex))]
@@ -79,7 +82,7 @@ def _http_predict(http: httpx.Client, base: str, onset: str, apex: str) -> None:
         http.get(image["url"]).raise_for_status()
 
 
-def benchmark_preset(preset: str, onset: str, apex: str, repeats: int, workdir: Path) -> dict:
+def benchmark_preset(preset: str, onset: str, apex: str, video: str, repeats: int, workdir: Path) -> dict:
     import app  # spaces_app/app.py, found through sys.path as the Hub and `microau space` find it
 
     torch.manual_seed(0)
@@ -110,6 +113,7 @@ def benchmark_preset(preset: str, onset: str, apex: str, repeats: int, workdir: 
             "predict_pair": lambda: predictor.predict_pair(onset, apex),
             "http": lambda: _http_predict(http, base, onset, apex),
             "space": lambda: client.predict(handle_file(onset), handle_file(apex), api_name="/predict_pair"),
+            "preview": lambda: client.predict(handle_file(video), api_name="/preview_video"),
         }
         for call in calls.values():
             call()  # warm-up: the prompt cache, MediaPipe's graph, the first upload
@@ -138,29 +142,35 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--presets", nargs="+", default=["test", "tiny", "vit-b-16"])
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--pair", nargs=2, metavar=("ONSET", "APEX"),
-                        default=[str(SPACE_DIR / "examples" / f"hopper_000001_{f}.png") for f in ("onset", "apex")])
+                        help="the pair to time (default: the Space's first example pair)")
+    parser.add_argument("--video", default=str(SPACE_DIR / "examples" / "astronaut_smile.webm"),
+                        help="the video whose browser copy is timed (default: the example, 1.2 s at 25 fps)")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/space.json"))
     args = parser.parse_args(argv)
 
     sys.path.insert(0, str(SPACE_DIR))
+    if args.pair is None:
+        import app
+
+        args.pair = app.load_examples()[0][0]
     load_before = os.getloadavg()[0]  # the machine may be shared: the load says how much to trust the numbers
     with tempfile.TemporaryDirectory(prefix="space_benchmark_") as workdir:
-        rows = [benchmark_preset(p, *args.pair, args.repeats, Path(workdir)) for p in args.presets]
+        rows = [benchmark_preset(p, *args.pair, args.video, args.repeats, Path(workdir)) for p in args.presets]
 
     print(f"1-minute load average before / after: {load_before:.2f} / {os.getloadavg()[0]:.2f} "
           f"on {os.cpu_count()} CPUs")
     print(f"{'preset':<10} {'params':>8} {'crop':>5} {'face ms':>8} {'model ms':>9} {'predict ms':>11} "
-          f"{'HTTP ms':>8} {'client ms':>10}   (medians of {args.repeats}, one pair, CPU)")
+          f"{'HTTP ms':>8} {'client ms':>10} {'preview ms':>11}   (medians of {args.repeats}, one pair, CPU)")
     for row in rows:
         print(f"{row['preset']:<10} {row['parameters_m']:>7.1f}M {row['crop_px']:>5} {row['face_ms']:>8.1f} "
               f"{row['model_ms']:>9.1f} {row['predict_pair_ms']:>11.1f} {row['http_ms']:>8.1f} "
-              f"{row['space_ms']:>10.1f}")
+              f"{row['space_ms']:>10.1f} {row['preview_ms']:>11.1f}")
     machine = {"processor": platform.processor() or platform.machine(), "cpus": os.cpu_count(),
                "torch_threads": torch.get_num_threads(), "torch": torch.__version__, "gradio": gradio.__version__,
                "device": "cpu", "load_average_1m": [round(load_before, 2), round(os.getloadavg()[0], 2)]}
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"machine": machine, "pair": [Path(p).name for p in args.pair], "rows": rows},
-                                   indent=2) + "\n")
+    inputs = {"pair": [Path(p).name for p in args.pair], "video": Path(args.video).name}
+    args.out.write_text(json.dumps({"machine": machine, **inputs, "rows": rows}, indent=2) + "\n")
     print(f"wrote {args.out}")
 
 

@@ -6,31 +6,41 @@ frame or from a short video.
 
 The model loads once, when the app starts; requests then share it through a queue that runs one at a time (a CPU
 Space has no spare cores for two forward passes). Every bad input (not an image, no face, a video too long) comes back
-to the page as one line saying what is wrong, and the next request is served as usual.
+to the page as one line saying what is wrong, logs no traceback, and the next request is served as usual.
+
+A video is scored from the file as uploaded; the page plays a VP8 WebM copy of it, since browsers cannot play many
+files OpenCV reads (an OpenCV ``mp4v`` .mp4, an MJPG .avi).
 
 API (``gradio_client``): ``/predict_pair`` takes ``onset``, ``apex`` (and optional ``gain``); ``/predict_video`` takes
-``video`` (and ``gain``). Both return the bar plot, the heat map, the motion image, the emotion label, the AU scores as
-JSON and a status line.
+``video`` (and ``gain``). Both return the bar plot, the heat map, the motion image, the emotion label, the result as
+JSON (values rounded to 4 decimals), a status line, the explanation of the numbers and the JSON file to download.
 """
 
 from __future__ import annotations
 
 import functools
+import itertools
 import json
 import logging
+import math
 import os
+import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+import cv2
 import gradio as gr
+import numpy as np
 import pandas as pd
 
-from microau_hf.aus import OBJECTIVE_CLASS_NAMES
-from microau_hf.face import NoFaceError
+from microau_hf.aus import CATALOGUE, OBJECTIVE_CLASS_EMOTIONS, OBJECTIVE_CLASS_NAMES, OBJECTIVE_CLASSES
+from microau_hf.checkpoints import SYNTHETIC_CORPUS, read_training_data
+from microau_hf.face import ImageLoadError, NoFaceError
+from microau_hf.face.io import MAX_PIXELS, check_pixel_count
 from microau_hf.inference import CheckpointError, MicroAUPredictor, Prediction
-from microau_hf.video import VideoError, probe_video
+from microau_hf.video import VIDEO_SUFFIXES, VideoError, VideoInfo, frame_limit, iter_frames, probe_video, write_video
 
 from space_figures import DISPLAY_SIZE, au_heat_map, motion_image
 
@@ -43,10 +53,18 @@ MAX_VIDEO_SECONDS = 10.0  # a micro-expression lasts under 0.5 s; longer clips o
 MAX_FPS = 200  # CASME II and SAMM record at 200 fps: the frame bound for a video whose frame rate is unknown
 QUEUE_SIZE = 16  # requests waiting beyond this are refused at once rather than left to time out
 DEFAULT_GAIN = 10.0  # a 1-3 px micro-movement changes edges by ~5-30 grey levels; x10 makes that visible
+JSON_DIGITS = 4  # probabilities to 1e-4: finer digits are noise, and 6.5e-08 reads as a bug
+PREVIEW_SIDE = 360  # px, the longest side of the browser copy of a video: it is for the eye, the original is scored
+PREVIEW_FPS = 25.0  # the browser copy's frame rate when the container does not tell one
+# The browser copy keeps every n-th frame of a faster video: encoding VP8 runs at ~15-40 frames/s on a CPU Space, so a
+# 10 s clip at 200 fps would keep the visitor waiting a minute for a copy that a screen shows at 60 Hz anyway.
+PREVIEW_MAX_FPS = 30.0
+RESULT_FILE = "micro_au_result.json"
 
 # A local font stack: the default theme fetches Google Fonts, which an offline machine cannot reach.
 THEME = gr.themes.Soft(font=["system-ui", "Segoe UI", "Helvetica", "Arial", "sans-serif"],
                        font_mono=["ui-monospace", "Consolas", "monospace"])
+CSS = ".synthetic-warning { border-left: 6px solid #e0a800; background: #fff8e1; padding: 8px 14px; color: #3b2f00; }"
 
 INTRO = """# Micro-AU CLIP
 Detects **micro-expression action units** (FACS AUs shown for 1/25 to 1/2 s, at low intensity) from the motion between
@@ -56,10 +74,11 @@ emotion label. Research demo, not for decisions about people."""
 
 
 class UserInputError(gr.Error):
-    """A request the Space refuses, with one line for the page saying why (kept on screen until closed)."""
+    """A request the Space refuses, with one line for the page saying why (kept on screen until closed). It is the
+    visitor's input, not a fault of the Space, so the server log gets no traceback for it."""
 
     def __init__(self, message: str):
-        super().__init__(message, duration=None, title="Cannot score this input")
+        super().__init__(message, duration=None, title="Cannot score this input", print_exception=False)
 
 
 def _display_name(payload: dict | None) -> str:
@@ -75,19 +94,20 @@ def _scrub(message: str, payloads: list[dict | None]) -> str:
     return message
 
 
-def _guarded(predict: Callable[..., tuple]) -> Callable[..., tuple]:
-    """``predict`` with unexpected failures logged in full and shown as one generic line: the page learns that it
-    failed, the log learns why, and the next request is served as usual."""
+def _guarded(predict: Callable[..., Any]) -> Callable[..., Any]:
+    """``predict`` with unexpected failures logged in full (once) and shown as one generic line: the page learns that
+    it failed, the log learns why, and the next request is served as usual."""
 
     @functools.wraps(predict)
-    def wrapper(*args: Any) -> tuple:
+    def wrapper(*args: Any) -> Any:
         try:
             return predict(*args)
         except gr.Error:
             raise
         except Exception:
             logger.exception("request failed")
-            raise gr.Error("Something went wrong while scoring this input; it has been logged.") from None
+            raise gr.Error("Something went wrong while scoring this input; it has been logged.",
+                           print_exception=False) from None
 
     return wrapper
 
@@ -98,8 +118,19 @@ def _require(payload: dict | None, what: str) -> str:
     return str(payload["path"])
 
 
+def rounded(value: Any, digits: int = JSON_DIGITS) -> Any:
+    """``value`` (JSON-like: dicts, lists, numbers) with every float rounded to ``digits`` decimals."""
+    if isinstance(value, (float, np.floating)):
+        return round(float(value), digits)
+    if isinstance(value, dict):
+        return {key: rounded(item, digits) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [rounded(item, digits) for item in value]
+    return value
+
+
 class SpaceModel:
-    """The predictor, loaded once, and the two requests the page sends it."""
+    """The predictor, loaded once, what the checkpoint says it was trained on, and the requests the page sends."""
 
     def __init__(self, model_id_or_path: str, max_video_seconds: float = MAX_VIDEO_SECONDS):
         self.model_id = model_id_or_path
@@ -107,19 +138,43 @@ class SpaceModel:
         started = time.perf_counter()
         self.predictor = MicroAUPredictor.from_pretrained(model_id_or_path)
         logger.info("loaded %s in %.1f s", model_id_or_path, time.perf_counter() - started)
+        self.training_data = read_training_data(model_id_or_path)
+        # The JSON downloads and the browser copies of videos; Gradio copies what it serves into its own cache.
+        self._files = tempfile.TemporaryDirectory(prefix="micro_au_space_")
+
+    @property
+    def shown_name(self) -> str:
+        """The checkpoint as a visitor should read it: a local folder by its name (its full path says nothing)."""
+        return Path(self.model_id).name if Path(self.model_id).exists() else self.model_id
+
+    @property
+    def trained_on_synthetic(self) -> bool:
+        return bool(self.training_data) and SYNTHETIC_CORPUS in self.training_data["corpora"]
 
     def describe(self) -> str:
         config = self.predictor.model.config
         vision = config.vision_config
         aus = ", ".join(f"AU{a}" for a in self.predictor.aus)
-        # A local folder is shown by its name: its full path says nothing to a visitor.
-        shown = Path(self.model_id).name if Path(self.model_id).exists() else self.model_id
-        return (f"Model `{shown}`: {len(self.predictor.aus)} AUs ({aus}); {vision.image_size} px crops, "
-                f"{vision.patch_size} px patches, input `{config.input_mode}`; present when p >= "
-                f"{self.predictor.threshold:g}.")
+        return (f"Model `{self.shown_name}`: {len(self.predictor.aus)} AUs ({aus}); {vision.image_size} px crops, "
+                f"{vision.patch_size} px patches, input `{config.input_mode}`; an AU is present when its probability "
+                f"is at least {self.predictor.threshold:g}.")
 
+    def training_notice(self) -> str:
+        """What the checkpoint was trained on, in words; a warning when that was the synthetic corpus."""
+        if self.trained_on_synthetic:
+            return (f"**Demo checkpoint, trained on synthetic data.** `{self.shown_name}` learnt from the synthetic "
+                    f"micro-AU corpus ({self.training_data['num_samples']} micro-movements rendered on freely licensed "
+                    "face photos), not from real micro-expressions: its scores show what this Space does, not how well "
+                    "micro-AUs can be read from real faces.")
+        if self.training_data and self.training_data["corpora"]:
+            return (f"Trained on {', '.join(self.training_data['corpora'])} "
+                    f"({self.training_data['num_samples']} samples).")
+        return "This checkpoint does not record its training data; see its model card."
+
+    # -- requests ----------------------------------------------------------------------------------------------
     # Gradio hands the raw upload records (preprocess=False) so that a file that is not an image reaches our own
     # loader, whose message names the file, instead of failing inside Gradio with a bare "Error".
+
     def predict_pair(self, onset: dict | None, apex: dict | None, gain: float = DEFAULT_GAIN) -> tuple:
         paths = [_require(onset, "onset image"), _require(apex, "apex image")]
         try:
@@ -128,20 +183,12 @@ class SpaceModel:
             raise UserInputError(_scrub(str(err), [onset, apex])) from None
         if not prediction.ok:
             raise UserInputError(_explain(prediction, [onset, apex]))
-        return self._outputs(prediction, gain, "")
+        source = {"onset": _display_name(onset), "apex": _display_name(apex)}
+        return self._outputs(prediction, gain, "", source)
 
     def predict_video(self, video: dict | None, gain: float = DEFAULT_GAIN) -> tuple:
         path = _require(video, "video")
-        try:
-            info = probe_video(path)
-        except VideoError as err:
-            raise UserInputError(_scrub(str(err), [video])) from None
-        seconds = info.frame_count / info.fps if info.fps > 0 else 0.0
-        if seconds > self.max_video_seconds:
-            raise UserInputError(
-                f"{_display_name(video)} lasts {seconds:.1f} s; this Space takes videos up to "
-                f"{self.max_video_seconds:g} s. Trim it to the seconds around the expression."
-            )
+        self._check_video(video)
         try:
             # The limits also bound a video whose container does not tell its length or frame rate.
             result = self.predictor.predict_video(path, max_seconds=self.max_video_seconds,
@@ -158,17 +205,123 @@ class SpaceModel:
             note += f" Only the first {self.max_video_seconds:g} s were read."
         elif result.truncated:
             note += f" Note: {result.note}."
-        return self._outputs(result.prediction, gain, note)
+        source = {"video": _display_name(video), "fps": result.fps, "onset_frame": result.onset_frame,
+                  "apex_frame": result.apex_frame, "apex_time_s": apex_time,
+                  "frames_read": len(result.frame_indices), "truncated_by": result.truncated_by}
+        return self._outputs(result.prediction, gain, note, source)
 
-    def _outputs(self, prediction: Prediction, gain: float, note: str) -> tuple:
+    def preview_video(self, video: dict | None) -> str | None:
+        """A copy of the uploaded video that any browser plays (VP8 WebM, at most :data:`PREVIEW_SIDE` px and
+        :data:`PREVIEW_MAX_FPS`), checked against the Space's bounds first; ``None`` clears the player when the upload
+        is removed."""
+        if not video or not video.get("path"):
+            return None
+        info = self._check_video(video)
+        limit = frame_limit(info, int(self.max_video_seconds * MAX_FPS), self.max_video_seconds)
+        frames = iter_frames(info.path, max_frames=limit)
+        first = next(frames, None)
+        if first is None:
+            raise UserInputError(f"{_display_name(video)}: no frame of it could be decoded; the file is empty or "
+                                 "broken")
+        scale = min(1.0, PREVIEW_SIDE / max(first[1].shape[:2]))
+        size = tuple(max(2, round(side * scale / 2) * 2) for side in first[1].shape[1::-1])  # VP8 wants even sides
+        fps = info.fps if info.fps > 0 else PREVIEW_FPS
+        step = math.ceil(fps / PREVIEW_MAX_FPS)
+        kept = itertools.islice(itertools.chain([first], frames), 0, None, step)
+        shrunk = (cv2.resize(frame, size, interpolation=cv2.INTER_AREA) for _, frame in kept)
+        out = Path(tempfile.mkdtemp(dir=self._files.name)) / f"{Path(_display_name(video)).stem}.webm"
+        return str(write_video(out, shrunk, fps=fps / step, codec="VP80"))
+
+    def _check_video(self, video: dict) -> VideoInfo:
+        """The video's header, refused (one line) when OpenCV cannot open it, its frames are over the pixel bound or
+        it lasts longer than the Space takes."""
+        try:
+            info = probe_video(str(video["path"]))
+            check_pixel_count(info.width, info.height, _display_name(video))
+        except (VideoError, ImageLoadError) as err:
+            raise UserInputError(_scrub(str(err), [video])) from None
+        seconds = info.frame_count / info.fps if info.fps > 0 else 0.0
+        if seconds > self.max_video_seconds:
+            raise UserInputError(
+                f"{_display_name(video)} lasts {seconds:.1f} s; this Space takes videos up to "
+                f"{self.max_video_seconds:g} s. Trim it to the seconds around the expression."
+            )
+        return info
+
+    # -- results -----------------------------------------------------------------------------------------------
+
+    def _outputs(self, prediction: Prediction, gain: float, note: str, source: dict[str, Any]) -> tuple:
         weights = self.predictor.processor.region_weights(prediction.region_boxes, 1)[0].numpy()
-        grid = self.predictor.processor.grid_size
-        labels = [f"AU{s.au}" for s in prediction.aus]
-        heat = au_heat_map(prediction.apex_crop, weights, grid, prediction.probabilities,
-                           [s.present for s in prediction.aus], labels)
+        heat = au_heat_map(prediction.apex_crop, weights, self.predictor.processor.grid_size,
+                           prediction.probabilities, [s.present for s in prediction.aus],
+                           [f"AU{s.au}" for s in prediction.aus], self.predictor.threshold)
         motion = motion_image(prediction.onset_crop, prediction.apex_crop, gain)
-        return (_bar_frame(prediction), heat, motion, prediction.emotion_scores or {},
-                prediction.to_dict(), _status(prediction, note))
+        record = self.result_record(prediction, source)
+        return (_bar_frame(prediction), heat, motion, record["emotion_scores"], record,
+                _status(prediction, note), self._explanation(prediction), self._write_record(record))
+
+    def result_record(self, prediction: Prediction, source: dict[str, Any]) -> dict[str, Any]:
+        """The result as JSON, every float rounded to :data:`JSON_DIGITS` decimals: what was scored, by which
+        checkpoint and threshold, and the prediction (the objective class with its numeral and meaning)."""
+        scores = prediction.to_dict()
+        scores.pop("name")  # "your pair": the input says what was scored
+        number = prediction.objective_class
+        return rounded({
+            "input": source,
+            "model": self.shown_name,
+            "training_data": self.training_data,
+            "threshold": self.predictor.threshold,
+            **scores,
+            "objective_class_name": OBJECTIVE_CLASS_NAMES.get(number) if number else None,
+            "objective_class_explained": objective_class_text(number, self.predictor.aus) if number else None,
+        })
+
+    def _write_record(self, record: dict[str, Any]) -> str:
+        path = Path(tempfile.mkdtemp(dir=self._files.name)) / RESULT_FILE  # one folder a request: names never clash
+        path.write_text(json.dumps(record, indent=2) + "\n")
+        return str(path)
+
+    def _explanation(self, prediction: Prediction) -> str:
+        """Every number on the page, in words."""
+        threshold = self.predictor.threshold
+        rows = [f"| AU{s.au} | {CATALOGUE[s.au].name} | {_what_moves(s.au)} | {s.score:.2f} | "
+                f"{'**present**' if s.present else 'absent'} |" for s in prediction.aus]
+        emotions = sorted(prediction.emotion_scores.items(), key=lambda item: -item[1])
+        lines = [
+            "#### How to read these numbers",
+            f"**AU probabilities.** For each action unit, the probability (0 to 1) that it moved between the onset "
+            f"and the apex. An AU counts as **present** when its probability is at least **{threshold:g}**, the "
+            "checkpoint's threshold; the heat map colours only those AUs' regions, on the colour bar's scale.",
+            "",
+            "| AU | FACS name | what moves | probability | reading |",
+            "|---|---|---|---|---|",
+            *rows,
+            "",
+            "**Emotion scores.** Each emotion has FACS/EMFACS prototypes (AU combinations, e.g. AU6+AU12 for "
+            "happiness); its score is how likely its best prototype is, given the AU probabilities, as a share of "
+            "all the emotions (they sum to 1). *none* is the chance that no AU moved. No emotion label was used "
+            "to train the model. Here: " + (", ".join(f"{name} {share:.2f}" for name, share in emotions) or "none"),
+        ]
+        if prediction.objective_class:
+            meaning = objective_class_text(prediction.objective_class, self.predictor.aus)
+            lines += ["", f"**Objective class {meaning}.** Davison et al. (2018) sort micro-expressions into "
+                      "objective classes I-VII by the AUs that move rather than by the emotion reported; this is the "
+                      "class whose AU combinations best match the probabilities."]
+        return "\n".join(lines)
+
+
+def objective_class_text(number: int, aus: Sequence[int]) -> str:
+    """``V (AU1 Inner brow raiser, ...: the AU combinations Davison et al. (2018) group with sadness)``, naming the
+    class's AUs that the model detects."""
+    used = sorted({a for combo in OBJECTIVE_CLASSES[number] for a in combo if a in aus})
+    names = ", ".join(f"AU{a} {CATALOGUE[a].name}" for a in used)
+    return (f"{OBJECTIVE_CLASS_NAMES[number]} ({names}: the AU combinations Davison et al. (2018) group with "
+            f"{OBJECTIVE_CLASS_EMOTIONS[number]})")
+
+
+def _what_moves(au: int) -> str:
+    """The AU's present prompt as a phrase: "inner brows are slightly raised"."""
+    return CATALOGUE[au].present_prompt.removeprefix("a face whose ").removeprefix("a face with ")
 
 
 def _explain(prediction: Prediction, payloads: list[dict | None]) -> str:
@@ -184,7 +337,7 @@ def _bar_frame(prediction: Prediction) -> pd.DataFrame:
     """One row per AU, in the model's order, for the bar plot."""
     return pd.DataFrame({
         "AU": [f"AU{s.au}" for s in prediction.aus],
-        "probability": [round(s.score, 4) for s in prediction.aus],
+        "probability": [round(s.score, JSON_DIGITS) for s in prediction.aus],
         "state": ["present" if s.present else "absent" for s in prediction.aus],
         "name": [s.label for s in prediction.aus],
     })
@@ -192,14 +345,18 @@ def _bar_frame(prediction: Prediction) -> pd.DataFrame:
 
 def _status(prediction: Prediction, note: str) -> str:
     present = [f"{s.label} ({s.score:.2f})" for s in prediction.aus if s.present]
-    face = {"aligned": "face found and aligned on its landmarks",
-            "template": "frames taken as aligned crops (canonical AU regions)"}.get(prediction.status, prediction.status)
+    faces = {"aligned": "face found and aligned on its landmarks",
+             "template": "frames taken as aligned crops (canonical AU regions)"}
+    face = faces.get(prediction.status, prediction.status)
     if prediction.num_faces > 1:
         face += f"; {prediction.num_faces} faces, the largest scored"
+    share = prediction.emotion_scores.get(prediction.emotion or "", 0.0)
     lines = [f"**AUs present:** {', '.join(present) if present else 'none above the threshold'}",
-             f"**Emotion estimate:** {prediction.emotion or 'no prototype among these AUs'}"]
-    if prediction.objective_class is not None:
-        lines.append(f"**Objective class:** {OBJECTIVE_CLASS_NAMES.get(prediction.objective_class)}")
+             f"**Emotion estimate:** {prediction.emotion or 'no prototype among these AUs'}"
+             + (f" ({share:.2f} of the emotion scores)" if prediction.emotion else "")]
+    if prediction.objective_class:
+        meaning = objective_class_text(prediction.objective_class, [s.au for s in prediction.aus])
+        lines.append(f"**Objective class:** {meaning}")
     lines.append(f"**Face:** {face}")
     if note:
         lines.append(note)
@@ -226,51 +383,75 @@ def build_demo(model_id_or_path: str, max_video_seconds: float = MAX_VIDEO_SECON
     pairs, pair_labels, videos = load_examples()
     with gr.Blocks(title="Micro-AU CLIP") as demo:
         gr.Markdown(INTRO)
+        gr.Markdown(space.training_notice(), elem_id="training-notice",
+                    elem_classes=["synthetic-warning"] if space.trained_on_synthetic else None)
         gr.Markdown(space.describe())
         with gr.Row():
             with gr.Column(scale=1):
                 with gr.Tab("Onset + apex"):
                     with gr.Row():
-                        onset = gr.Image(type="filepath", label="Onset (neutral)", sources=["upload"], height=220)
-                        apex = gr.Image(type="filepath", label="Apex (peak)", sources=["upload"], height=220)
+                        onset = gr.Image(type="filepath", label="Onset (neutral)", sources=["upload"], height=220,
+                                         elem_id="onset")
+                        apex = gr.Image(type="filepath", label="Apex (peak)", sources=["upload"], height=220,
+                                        elem_id="apex")
                     pair_button = gr.Button("Detect AUs", variant="primary")
                     if pairs:
                         gr.Examples(pairs, [onset, apex], label="Synthetic micro-expressions (public-domain faces)",
                                     example_labels=pair_labels)
                 with gr.Tab("Video"):
-                    video = gr.Video(label=f"Video, up to {max_video_seconds:g} s; the first frame is the onset",
-                                     sources=["upload"], height=220)
+                    video = gr.File(label=f"Video, up to {max_video_seconds:g} s; its first frame is the onset",
+                                    file_types=list(VIDEO_SUFFIXES), elem_id="video-file", height=120)
+                    gr.Markdown(f"Any format OpenCV reads ({', '.join(VIDEO_SUFFIXES)}), frames up to "
+                                f"{MAX_PIXELS / 1e6:.0f} MP. Below, the browser plays a WebM copy; the file as "
+                                "uploaded is what gets scored.")
+                    # No label badge: it would lie over the top of the picture.
+                    preview = gr.Video(label="Your video, as the browser plays it", show_label=False,
+                                       interactive=False, loop=True, height=220, elem_id="video-preview")
                     video_button = gr.Button("Detect AUs in the video", variant="primary")
                     if videos:
                         gr.Examples([[v] for v in videos], [video], label="A real face, a synthetic micro-smile",
                                     example_labels=["astronaut: AU6+AU12 (happiness), 1.2 s"])
                 gain = gr.Slider(1, 40, value=DEFAULT_GAIN, step=1, label="Motion amplification (x gain)")
             with gr.Column(scale=1):
-                emotion = gr.Label(label="Emotion estimate (from the AUs)", num_top_classes=4, elem_id="emotion")
+                emotion = gr.Label(label="Emotion estimate (from the AUs; shares of the emotion scores)",
+                                   num_top_classes=4, elem_id="emotion")
                 status = gr.Markdown("Results appear here.", label="Status", elem_id="status")
                 # sort: the model's AU order (by number), not Vega's alphabetical AU1, AU12, AU14, AU15, AU17, AU2
                 bars = gr.BarPlot(x="AU", y="probability", color="state", y_lim=[0, 1],
                                   sort=[f"AU{a}" for a in space.predictor.aus],
                                   color_map={"present": "#d1495b", "absent": "#8d99ae"},
-                                  tooltip=["name", "probability"], label="AU probabilities", elem_id="au-bars")
+                                  tooltip=["name", "probability"],
+                                  label=f"AU probabilities (present: p >= {space.predictor.threshold:g})",
+                                  elem_id="au-bars")
+        with gr.Row():  # captions above the pictures, not label badges, which would cover the colour bar's top
+            with gr.Column():
+                gr.Markdown("**AU regions that fired**, on the aligned apex in grey; colour: the AU's probability "
+                            "(the bar on the right)", elem_id="au-heat-map-caption")
+                heat = gr.Image(label="AU regions that fired", show_label=False, type="pil", format="png",
+                                interactive=False, height=DISPLAY_SIZE, elem_id="au-heat-map")
+            with gr.Column():
+                gr.Markdown("**Amplified motion** `|apex - onset| x gain`: the brighter, the more the face changed")
+                motion = gr.Image(label="Amplified motion", show_label=False, type="pil", format="png",
+                                  interactive=False, height=DISPLAY_SIZE)
+        explanation = gr.Markdown(elem_id="explanation")
         with gr.Row():
-            heat = gr.Image(label="Apex with the AU regions that fired", type="pil", format="png", interactive=False,
-                            height=DISPLAY_SIZE)
-            motion = gr.Image(label="Amplified motion |apex - onset| x gain", type="pil", format="png",
-                              interactive=False, height=DISPLAY_SIZE)
-        with gr.Accordion("AU scores (JSON)", open=False):
-            scores = gr.JSON(label="AU scores")
-        outputs = [bars, heat, motion, emotion, scores, status]
+            download = gr.DownloadButton("Download the result (JSON)", elem_id="download-json")  # set by each result
+        with gr.Accordion("The result as JSON (values rounded to 4 decimals)", open=False):
+            scores = gr.JSON(label="Result")
+        outputs = [bars, heat, motion, emotion, scores, status, explanation, download]
         # One slot for both events: they share one model and one MediaPipe graph, which are not meant for two threads.
         common = {"outputs": outputs, "preprocess": False, "concurrency_id": "model", "concurrency_limit": 1}
         pair_button.click(_guarded(space.predict_pair), [onset, apex, gain], api_name="predict_pair", **common)
         video_button.click(_guarded(space.predict_video), [video, gain], api_name="predict_video", **common)
+        video.change(_guarded(space.preview_video), [video], [preview], preprocess=False, api_name="preview_video",
+                     api_visibility="undocumented", concurrency_id="preview", concurrency_limit=1)
     demo.queue(max_size=QUEUE_SIZE, default_concurrency_limit=1)
     return demo
 
 
-#: What ``launch`` needs beyond host and port: the upload bound and the offline-safe theme.
-LAUNCH_OPTIONS: dict[str, Any] = {"max_file_size": MAX_FILE_SIZE, "theme": THEME, "footer_links": ["api", "gradio"]}
+#: What ``launch`` needs beyond host and port: the upload bound, the offline-safe theme and the page's style.
+LAUNCH_OPTIONS: dict[str, Any] = {"max_file_size": MAX_FILE_SIZE, "theme": THEME, "css": CSS,
+                                  "footer_links": ["api", "gradio"]}
 
 
 def main(model: str | None = None, port: int | None = None, host: str | None = None) -> None:

@@ -1,5 +1,5 @@
 """The Gradio Space, end to end: a real server on 127.0.0.1, driven through ``gradio_client`` and through a real
-headless Chromium (Playwright), on a tiny random checkpoint.
+headless Chromium (Playwright), on a tiny random checkpoint that records synthetic training data.
 
 One server serves the whole module (building it loads the model and MediaPipe once, ~5 s). The browser test needs
 Debian's Chromium at /usr/bin/chromium (``apt-get install -y chromium``) and the ``playwright`` Python package; it never
@@ -11,6 +11,7 @@ face reads in the picture) and the screenshot is written to ``docs/space_screens
 from __future__ import annotations
 
 import importlib
+import json
 import os
 import socket
 import sys
@@ -22,12 +23,15 @@ import cv2
 import numpy as np
 import pytest
 import torch
+from datasets import Dataset
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 from PIL import Image
 
 from microau_hf import MicroAUClipModel, make_config
+from microau_hf.checkpoints import write_training_data
 from microau_hf.face import build_processor
+from microau_hf.video import iter_frames, probe_video, write_video
 
 REPO = Path(__file__).resolve().parents[1]
 SPACE_DIR = REPO / "spaces_app"
@@ -37,6 +41,7 @@ MAX_VIDEO_SECONDS = 2.0  # the example video lasts 1.2 s; the "too long" one 3 s
 # Chromium on a closed network: without these it keeps trying to reach Google's services (see the machine notes).
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+HAVE_CURRENT_DATA = 2  # HTMLMediaElement.readyState once a frame can be shown
 
 
 def _free_port() -> int:
@@ -46,8 +51,26 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def space(tmp_path_factory):
+def figures():
     sys.path.insert(0, str(SPACE_DIR))  # as on the Hub and in `microau space`: app.py imports its sibling modules
+    try:
+        yield importlib.import_module("space_figures")
+    finally:
+        sys.path.remove(str(SPACE_DIR))
+
+
+def _random_checkpoint(folder: Path, preset: str):
+    config = make_config("casme2", preset=preset)
+    torch.manual_seed(0)  # the same random model, so the same picture, run after run
+    MicroAUClipModel(config).save_pretrained(folder)
+    build_processor(config).save_pretrained(folder)
+    write_training_data(folder, Dataset.from_dict({"dataset": ["synthetic"] * 3}))  # as the quickstart records it
+    return config
+
+
+@pytest.fixture(scope="module")
+def space(tmp_path_factory, figures):
+    sys.path.insert(0, str(SPACE_DIR))
     try:
         app = importlib.import_module("app")
         screenshot_model = os.environ.get(SCREENSHOT_ENV, "")
@@ -57,10 +80,7 @@ def space(tmp_path_factory):
         else:
             preset = "tiny" if screenshot_model == "1" else "test"
             checkpoint = tmp_path_factory.mktemp(f"micro-au-clip-{preset}-random", numbered=False)  # named on the page
-            config = make_config("casme2", preset=preset)
-            torch.manual_seed(0)  # the same random model, so the same picture, run after run
-            MicroAUClipModel(config).save_pretrained(checkpoint)
-            build_processor(config).save_pretrained(checkpoint)
+            config = _random_checkpoint(checkpoint, preset)
         demo = app.build_demo(str(checkpoint), max_video_seconds=MAX_VIDEO_SECONDS)
         port = _free_port()
         demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True,
@@ -80,21 +100,66 @@ def example_pair(space) -> tuple[str, str]:
     return pairs[1][0], pairs[1][1]
 
 
+@pytest.fixture(scope="module")
+def mp4v_video(space, tmp_path_factory) -> Path:
+    """The example video re-encoded the way OpenCV users write .mp4 files: MPEG-4 part 2, which browsers cannot play."""
+    _, _, videos = space.app.load_examples()
+    path = tmp_path_factory.mktemp("mp4v") / "smile_mp4v.mp4"
+    return write_video(path, (frame for _, frame in iter_frames(videos[0])), fps=25, codec="mp4v")
+
+
 def _predict_pair(space, onset, apex) -> tuple:
     return space.client.predict(handle_file(str(onset)), handle_file(str(apex)), api_name="/predict_pair")
 
 
-def _check_result(result: tuple, aus: list[int]) -> None:
-    bars, heat, motion, emotion, scores, status = result
+def _floats(value):
+    if isinstance(value, float):
+        yield value
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _floats(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _floats(item)
+
+
+def _assert_rounded(record: dict) -> None:
+    assert all(value == round(value, 4) for value in _floats(record)), record
+    assert "e-" not in json.dumps(record)  # no 6.5e-08
+
+
+def _assert_colour_bar(heat: Image.Image, figures, threshold: float) -> None:
+    """The picture carries its key: right of the face, the colours of probability 1 and of the threshold."""
+    assert heat.size == (figures.DISPLAY_SIZE + figures.COLOUR_BAR_PANEL, figures.DISPLAY_SIZE)
+    panel = np.asarray(heat.convert("RGB"))[:, figures.DISPLAY_SIZE:]
+    for value in (1.0, (1.0 + threshold) / 2, threshold):
+        assert (panel == figures.probability_colour(value, threshold)).all(-1).any(), value
+
+
+def _check_result(result: tuple, aus: list[int], figures) -> dict:
+    bars, heat, motion, emotion, scores, status, explanation, download = result
     scored = {s["au"]: s["score"] for s in scores["aus"]}
     assert sorted(scored) == sorted(aus)  # every AU of the model, each with a probability
     assert all(0.0 <= p <= 1.0 for p in scored.values())
     assert [row[0] for row in bars["data"]] == [f"AU{a}" for a in aus]  # the bar plot, in the model's order
     assert emotion["label"] == scores["emotion"] and emotion["confidences"]
     assert "AUs present" in status
-    for picture in (heat, motion):
-        with Image.open(picture) as image:
-            assert image.size[0] >= 256  # enlarged for display, whatever the crop size
+    with Image.open(heat) as image:
+        _assert_colour_bar(image, figures, scores["threshold"])
+    with Image.open(motion) as image:
+        assert image.size[0] >= 256  # enlarged for display, whatever the crop size
+    # Every number in words: each AU's FACS name and the threshold, the emotion scores, the objective class.
+    assert all(s["label"].split(" ", 1)[1] in explanation for s in scores["aus"])
+    assert f"at least **{scores['threshold']:g}**" in explanation and "Emotion scores" in explanation
+    if scores["objective_class"] is not None:
+        assert f"Objective class:** {scores['objective_class_name']} (AU" in status
+        assert scores["objective_class_explained"].startswith(f"{scores['objective_class_name']} (AU")
+    # The download is the JSON shown, rounded.
+    assert Path(download).suffix == ".json"
+    assert json.loads(Path(download).read_text()) == scores
+    _assert_rounded(scores)
+    assert scores["training_data"]["corpora"] == ["synthetic"]
+    return scores
 
 
 def _write_video(path: Path, frames: int, fps: float, size: int = 64) -> Path:
@@ -105,18 +170,56 @@ def _write_video(path: Path, frames: int, fps: float, size: int = 64) -> Path:
     return path
 
 
-def test_pair_end_to_end(space, example_pair):
-    _check_result(_predict_pair(space, *example_pair), space.aus)
+def test_heat_map_colours_the_fired_regions_on_a_grey_face(figures):
+    """Contrast on any skin: outside the fired AUs' regions the face is grey, inside them the colour of the
+    probability; an AU below the threshold is not drawn."""
+    colourful_face = np.zeros((32, 32, 3), np.uint8)
+    colourful_face[..., 0], colourful_face[..., 1] = 220, 150  # skin-like orange everywhere
+    weights = np.zeros((2, 16), np.float32)
+    weights[0, 0] = weights[1, 15] = 1.0  # AU "A": the top-left patch of a 4x4 grid; AU "B": the bottom-right one
+    picture = figures.au_heat_map(colourful_face, weights, 4, [0.9, 0.3], [True, False], ["A", "B"], threshold=0.5)
+    _assert_colour_bar(picture, figures, 0.5)
+    face = np.asarray(picture)[:, :figures.DISPLAY_SIZE].astype(int)
+    size = figures.DISPLAY_SIZE
+    inside, unfired = face[size // 16, size // 4], face[size - size // 16, size - size // 4]
+    expected = figures.probability_colour(0.9, 0.5).astype(int)
+    assert np.abs(inside - expected).max() < np.abs(unfired - expected).max() / 2  # the fired region takes its colour
+    assert unfired[0] == unfired[1] == unfired[2] and unfired[0] < 140  # dim grey, not the orange skin
+    assert face[size // 2, size // 2].std() == 0  # between the regions: grey too
 
 
-def test_video_end_to_end(space):
+def test_pair_end_to_end(space, example_pair, figures):
+    _check_result(_predict_pair(space, *example_pair), space.aus, figures)
+
+
+def test_video_end_to_end(space, figures):
     _, _, videos = space.app.load_examples()
     result = space.client.predict(handle_file(videos[0]), api_name="/predict_video")
-    _check_result(result, space.aus)
+    scores = _check_result(result, space.aus, figures)
     assert "apex (largest motion): frame" in result[5]
+    assert scores["input"]["video"] == Path(videos[0]).name and scores["input"]["frames_read"] == 30
 
 
-def test_bad_inputs_are_refused_and_the_space_keeps_serving(space, example_pair, tmp_path):
+def test_mp4v_video_is_scored_from_the_original_and_shown_as_webm(space, mp4v_video, figures):
+    scores = _check_result(space.client.predict(handle_file(str(mp4v_video)), api_name="/predict_video"), space.aus,
+                           figures)
+    assert scores["input"]["video"] == mp4v_video.name
+    preview = space.client.predict(handle_file(str(mp4v_video)), api_name="/preview_video")
+    info = probe_video(preview)
+    assert Path(preview).suffix == ".webm" and info.frame_count == 30 and info.fps == pytest.approx(25)
+    fourcc = int(cv2.VideoCapture(preview).get(cv2.CAP_PROP_FOURCC))
+    assert fourcc.to_bytes(4, "little").decode(errors="replace").upper().startswith("VP8")
+
+
+def test_preview_of_a_fast_video_keeps_a_screen_frame_rate(space, tmp_path):
+    fast = _write_video(tmp_path / "fast.avi", frames=40, fps=100)  # 0.4 s at 100 fps, as a high-speed camera films
+    info = probe_video(space.client.predict(handle_file(str(fast)), api_name="/preview_video"))
+    step = -(-100 // int(space.app.PREVIEW_MAX_FPS))
+    assert info.fps == pytest.approx(100 / step) and info.frame_count == -(-40 // step)  # the same 0.4 s
+
+
+def test_bad_inputs_are_refused_without_a_traceback_and_the_space_keeps_serving(space, example_pair, figures,
+                                                                                 tmp_path, capfd):
     not_an_image = tmp_path / "notes.png"
     not_an_image.write_text("these are notes, not pixels")
     grey = tmp_path / "grey.png"
@@ -132,14 +235,19 @@ def test_bad_inputs_are_refused_and_the_space_keeps_serving(space, example_pair,
         ("/predict_pair", (grey, grey), "No face found"),
         ("/predict_pair", (huge, huge), "25 MP limit"),
         ("/predict_video", (long_video,), "lasts 3.0 s"),
+        ("/preview_video", (long_video,), "lasts 3.0 s"),  # refused on upload, before the visitor presses a button
         ("/predict_video", (not_a_video,), "cannot open the video"),
+        ("/preview_video", (not_a_video,), "cannot open the video"),
     ]
+    capfd.readouterr()  # the server log from here on
     for api_name, files, expected in cases:
         with pytest.raises(AppError) as refused:
             space.client.predict(*(handle_file(str(f)) for f in files), api_name=api_name)
         assert expected in str(refused.value)
         assert str(tmp_path) not in str(refused.value)  # the visitor's file name, never the server's paths
-    _check_result(_predict_pair(space, *example_pair), space.aus)
+    log = capfd.readouterr()
+    assert "Traceback" not in log.out + log.err, log.err[-3000:]  # a visitor's mistake is not a server fault
+    _check_result(_predict_pair(space, *example_pair), space.aus, figures)
 
 
 def test_upload_size_and_queue_are_bounded(space):
@@ -156,8 +264,43 @@ def test_upload_size_and_queue_are_bounded(space):
     assert accepted.status_code == 200, accepted.text
 
 
+def _page_checks_after_the_pair(page, space, figures) -> None:
+    """What the page must show next to a pair's result: the synthetic-data notice, the heat map with its colour bar,
+    each number explained, and a download of the rounded JSON."""
+    notice = page.locator("#training-notice")
+    assert "trained on synthetic data" in notice.inner_text() and "synthetic-warning" in notice.get_attribute("class")
+    page.wait_for_function("() => { const image = document.querySelector('#au-heat-map img');"
+                           " return image && image.complete && image.naturalWidth > 0 }", timeout=30_000)
+    width = page.locator("#au-heat-map img").first.evaluate("image => image.naturalWidth")
+    assert width == figures.DISPLAY_SIZE + figures.COLOUR_BAR_PANEL  # the face and its colour bar
+    assert "colour: the AU's probability" in page.locator("#au-heat-map-caption").inner_text()
+    explanation = page.locator("#explanation").inner_text()
+    assert "How to read these numbers" in explanation and "Inner brow raiser" in explanation
+    with page.expect_download(timeout=30_000) as download:
+        page.locator("#download-json").click()
+    record = json.loads(Path(download.value.path()).read_text())
+    _assert_rounded(record)
+    assert sorted(s["au"] for s in record["aus"]) == sorted(space.aus)
+    assert record["objective_class"] is not None  # the fixture's model gives this example one
+    assert f"Objective class: {record['objective_class_name']} (AU" in page.locator("#status").inner_text()
+
+
+def _page_checks_video(page, mp4v_video: Path) -> None:
+    """An mp4v upload plays in the page (as its WebM copy) and is scored."""
+    page.get_by_role("tab", name="Video").click()
+    page.locator("#video-file input[type=file]").set_input_files(str(mp4v_video))
+    player = page.locator("#video-preview video")
+    player.wait_for(timeout=30_000)
+    page.wait_for_function(f"() => document.querySelector('#video-preview video').readyState >= {HAVE_CURRENT_DATA}",
+                           timeout=30_000)
+    assert player.evaluate("video => video.error") is None
+    assert "not playable" not in page.locator("body").inner_text().lower()
+    page.get_by_role("button", name="Detect AUs in the video", exact=True).click()
+    page.locator("#status").get_by_text("apex (largest motion)").wait_for(timeout=60_000)
+
+
 @pytest.mark.skipif(not CHROMIUM.exists(), reason=f"no Chromium at {CHROMIUM}: apt-get install -y chromium")
-def test_browser_example_to_result(space, tmp_path):
+def test_browser_example_to_result(space, figures, mp4v_video, tmp_path):
     from playwright.sync_api import sync_playwright
 
     _, labels, _ = space.app.load_examples()
@@ -168,15 +311,16 @@ def test_browser_example_to_result(space, tmp_path):
     with sync_playwright() as playwright, tempfile.TemporaryDirectory() as profile:
         browser = playwright.chromium.launch_persistent_context(
             profile, executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True,
-            viewport={"width": 1280, "height": 1000},
+            viewport={"width": 1280, "height": 1000}, accept_downloads=True,
         )
         try:
             page = browser.new_page()
             page.goto(space.url, wait_until="networkidle")
             # A refused upload: the message shows on the page, and the page goes on working.
-            for upload in page.locator("input[type=file]").all()[:2]:  # onset, apex
-                upload.set_input_files(str(grey))
-            page.locator("img[src*='grey']").nth(1).wait_for(timeout=10_000)
+            for frame in ("onset", "apex"):  # by id: waits for the input to be rendered, whatever else the page has
+                page.locator(f"#{frame} input[type=file]").set_input_files(str(grey))
+            for frame in ("onset", "apex"):
+                page.locator(f"#{frame} img[src*='grey']").wait_for(timeout=30_000)
             page.get_by_role("button", name="Detect AUs", exact=True).click()
             page.get_by_text("No face found").first.wait_for(timeout=30_000)
             page.get_by_text(labels[1], exact=True).click()  # fills the onset and apex inputs
@@ -185,18 +329,20 @@ def test_browser_example_to_result(space, tmp_path):
             page.get_by_role("button", name="Detect AUs", exact=True).click()
             status = page.locator("#status")
             status.get_by_text("AUs present").wait_for(timeout=30_000)
-            emotion = status.inner_text().split("Emotion estimate:")[1].splitlines()[0].strip()
+            emotion = status.inner_text().split("Emotion estimate:")[1].splitlines()[0].split("(")[0].strip()
             assert emotion in page.locator("#emotion").inner_text()
             bars = page.locator("#au-bars svg").first
             bars.get_by_text("probability").wait_for(timeout=10_000)
             axis_text = bars.text_content()
             assert all(f"AU{a}" in axis_text for a in space.aus), axis_text
+            _page_checks_after_the_pair(page, space, figures)
             for close in page.get_by_role("button", name="Close").all():  # the error toast, out of the picture
                 if close.is_visible():
                     close.click()
             page.wait_for_timeout(500)  # let the result images finish decoding before the picture
             screenshot.parent.mkdir(parents=True, exist_ok=True)
             page.screenshot(path=str(screenshot), full_page=True)
+            _page_checks_video(page, mp4v_video)
         finally:
             browser.close()
     assert screenshot.stat().st_size > 10_000

@@ -18,6 +18,7 @@ from datasets import Dataset
 from safetensors.torch import load_file
 
 from microau_hf import MicroAUClipModel, make_config
+from microau_hf.checkpoints import read_training_data
 from microau_hf.emotion import (chance_uf1_uar, evaluate_emotions, predict_classes, score_emotions,
                                  score_objective_classes, uf1_uar)
 from microau_hf.face import build_processor
@@ -153,6 +154,10 @@ def test_loso_protocol_pools_predictions_and_writes_results(tiny_corpus, tmp_pat
     assert "macro F1 (for comparison only)" in summary and "(chance: majority UF1" in summary
     reloaded = MicroAUClipModel.from_pretrained(tmp_path / "ckpt")
     assert reloaded.config.aus == [2, 4, 7, 12] and (tmp_path / "ckpt" / "processor_config.json").exists()
+    # The saved model is the last fold's, trained on the other subject's rows: the checkpoint says so.
+    assert read_training_data(tmp_path / "ckpt") == {"corpora": ["synthetic"],
+                                                      "num_samples": results["folds"][-1]["train_samples"]}
+    assert read_training_data(tmp_path / "run") is None  # a folder without the record: it does not say
 
 
 def _loop_settings(folder: Path, output_dir: Path, **overrides) -> LoopSettings:
@@ -172,6 +177,7 @@ def test_resumed_run_ends_with_the_same_weights(tiny_corpus, tmp_path):
     assert crashed.returncode == 3, crashed.stderr[-2000:]
     assert (tmp_path / "resumed" / "checkpoint-5").is_dir() and not (tmp_path / "resumed" / "final").exists()
     resumed = train(_loop_settings(folder, tmp_path / "resumed", max_steps=10, resume_from="latest"))
+    assert read_training_data(straight) == {"corpora": ["synthetic"], "num_samples": 32}
     expected, actual = load_file(straight / "model.safetensors"), load_file(resumed / "model.safetensors")
     assert expected.keys() == actual.keys()
     for name in expected:

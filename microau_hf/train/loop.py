@@ -34,7 +34,7 @@ from torch.utils.data import DataLoader, Sampler
 from tqdm.auto import tqdm
 
 from ..atomic import atomic_directory, remove_stale_staging
-from ..checkpoints import load_model
+from ..checkpoints import load_model, write_training_data
 from ..data.corpus_faces import check_corpus_faces
 from ..data.schema import load_dataset_folder
 from ..face.pipeline import build_processor
@@ -380,6 +380,7 @@ def _save_final(final: Path, accelerator: Accelerator, model, rows) -> Path:
         with atomic_directory(final) as staged:
             unwrapped.save_pretrained(staged, state_dict=model_state, safe_serialization=True)
             build_processor(unwrapped.config).save_pretrained(staged)
+            write_training_data(staged, rows)
     accelerator.wait_for_everyone()
     return final
 

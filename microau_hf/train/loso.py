@@ -20,6 +20,7 @@ from datasets import Dataset
 from tqdm.auto import tqdm
 
 from ..atomic import atomic_directory, atomic_write_text
+from ..checkpoints import write_training_data
 from ..configuration_micro_au_clip import MicroAUClipConfig
 from ..data.corpus_faces import check_corpus_faces
 from ..face.pipeline import FacePreparer, LandmarkerChoice
@@ -147,6 +148,7 @@ def run_protocol(
             model.save_pretrained(staged)
             processor.save_pretrained(staged)
             write_results(results, staged)
+            write_training_data(staged, dataset.select(folds[-1].train_indices))  # the saved model is the last fold's
     return results
 
 
