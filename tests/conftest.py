@@ -24,9 +24,10 @@ def tiny_corpus(tmp_path_factory):
     from microau_hf.data.synthetic import make_synthetic_corpus
 
     folder = tmp_path_factory.mktemp("corpus") / "synthetic"
-    corpus = make_synthetic_corpus(folder, num_samples=32, seed=1, aus="samm", faces=load_faces(public_domain_only=True))
+    corpus = make_synthetic_corpus(folder, num_samples=32, seed=1, aus="samm",
+                                   faces=load_faces(public_domain_only=True))
     for subject in set(corpus["subject"]):  # so that a LOSO fold trains on every AU (seed 0 left AU12 out of one)
-        shown = {au for row_subject, aus in zip(corpus["subject"], corpus["aus"]) if row_subject == subject for au in aus}
+        shown = {au for row, aus in zip(corpus["subject"], corpus["aus"]) if row == subject for au in aus}
         assert shown == {2, 4, 7, 12}, f"tiny corpus: subject {subject} shows only AUs {sorted(shown)}"
     return corpus, folder
 

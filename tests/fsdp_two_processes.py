@@ -1,4 +1,4 @@
-"""FSDP2 on CPU, run by tests/test_train.py as `torchrun --standalone --nproc_per_node 2 tests/fsdp_two_processes.py OUT`.
+"""FSDP2 on CPU, run by tests/test_train.py: `torchrun --standalone --nproc_per_node 2 tests/fsdp_two_processes.py OUT`.
 
 Accelerate turns FSDP on only for accelerators, so this drives torch's FSDP2 (`fully_shard`) directly, over gloo,
 on the units Accelerate's FSDP2 would shard with configs/accelerate/fsdp.yaml (its auto-wrap policy, from the

@@ -259,7 +259,8 @@ def test_an_inner_split_needs_a_subject_left_to_train_on(tiny_corpus):
         inner_split(one_subject, 1, seed=0)
     train_rows, held_rows, held = inner_split(_four_subjects(dataset), 2, seed=0)
     keys = subject_keys(_four_subjects(dataset))
-    assert len(held) == 2 and {keys[i] for i in held_rows} == set(held) and not {keys[i] for i in train_rows} & set(held)
+    assert len(held) == 2 and {keys[i] for i in held_rows} == set(held)
+    assert not {keys[i] for i in train_rows} & set(held)
     with pytest.raises(ValueError, match="threshold must be one of"):
         run_protocol(dataset, make_config("samm", preset="test"), None, "unused", ProtocolSettings(threshold="train"))
 
@@ -290,7 +291,7 @@ def test_a_resume_with_other_settings_is_refused_in_one_line_or_warned(tiny_corp
     _, folder = tiny_corpus
     run = tmp_path / "run"
     train(_loop_settings(folder, run, max_steps=2, save_steps=2))
-    for change, named in (({"batch_size": 8}, "batch_size is 8 here but 4 in the checkpoint (the batches already seen)"),
+    for change, named in (({"batch_size": 8}, "batch_size is 8 here but 4 in the checkpoint (the batches already"),
                           ({"seed": 1}, "seed is 1 here but 0"), ({"aus": "casme2"}, "aus is 'casme2' here but 'samm'"),
                           ({"config_overrides": {"lambda_cl": 0.5}}, "config_overrides is {'lambda_cl': 0.5} here")):
         with pytest.raises(ValueError, match="cannot resume") as refused:

@@ -271,8 +271,9 @@ def make_synthetic_corpus(
     that differs from the onset only where the AUs moved. ``rendering``: frame sizes, face scale, rotation, JPEG
     quality and motion style (:class:`~microau_hf.data.render.Rendering`). ``expression``: how loosely the AUs follow
     the emotion drawn first (:class:`ExpressionNoise`). ``unilateral_prob``, ``neutral_prob``: shares of samples with
-    sided AUs on one side only, and with no AU (their emotion is ``"none"``). ``overwrite``: replace an existing ``out_dir`` (else :class:`FileExistsError`). The whole
-    corpus is held in memory (~40-90 kB a sample), as is usual for a test or demo corpus.
+    sided AUs on one side only, and with no AU (their emotion is ``"none"``). ``overwrite``: replace an existing
+    ``out_dir`` (else :class:`FileExistsError`). The whole corpus is held in memory (~40-90 kB a sample), as is usual
+    for a test or demo corpus.
     """
     settings = _settings(num_samples, amplitude_px, aus, nuisance, rendering, expression, unilateral_prob,
                          neutral_prob)

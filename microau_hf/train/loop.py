@@ -339,7 +339,8 @@ def _run_steps(settings: LoopSettings, accelerator: Accelerator, model, optimize
     model.train()
     while state["global_step"] < total_steps:
         loader.set_epoch(state["epoch"])
-        batches = accelerator.skip_first_batches(loader, state["batches_in_epoch"]) if state["batches_in_epoch"] else loader
+        seen = state["batches_in_epoch"]
+        batches = accelerator.skip_first_batches(loader, seen) if seen else loader
         for batch in batches:
             with accelerator.accumulate(model):
                 outputs = model(**batch)
