@@ -156,8 +156,12 @@ def _add_evaluate(commands, running) -> None:
     evaluate.add_argument("--batch-size", type=checks.positive_int, default=32,
                           help="samples per training batch (default %(default)s)")
     evaluate.add_argument("--learning-rate", type=checks.positive_float, default=1e-3, help="peak LR (default %(default)s)")
-    evaluate.add_argument("--threshold", default="fixed", choices=["fixed", "train"],
-                          help="0.5, or per-AU best F1 on each training fold (never the test fold; default %(default)s)")
+    evaluate.add_argument("--threshold", default="fixed", choices=["fixed", "inner"],
+                          help="0.5, or per-AU best F1 on an inner split by subject of each training fold (an extra "
+                               "model per fold; never the test fold; default %(default)s)")
+    evaluate.add_argument("--inner-subjects", type=checks.positive_int, default=2,
+                          help="with --threshold inner: training subjects each fold's inner model leaves out "
+                               "(default %(default)s)")
     evaluate.add_argument("--save-model", action="store_true", help="save the last fold's model as a checkpoint")
     _add_model_settings(evaluate)
 

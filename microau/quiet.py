@@ -15,13 +15,15 @@ import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-NOISE_LINE = re.compile(
-    rb"^(?:[IWE]\d{4} [\d:. ]+\s*\d+ [\w.]+:\d+\]"  # glog: W0000 00:00:1796171868.426848  5921 file.cc:114] ...
+# A noise line may land in the middle of a tqdm line (both write to fd 2 unsynchronised), so it is matched anywhere
+# and cut out up to its end of line.
+NOISE = re.compile(
+    rb"(?:[IWE]\d{4} [\d:. ]+\s*\d+ [\w.]+:\d+\]"  # glog: W0000 00:00:1796171868.426848  5921 file.cc:114] ...
     rb"|INFO: Created TensorFlow Lite"
-    rb"|WARNING: All log messages before absl::InitializeLog)"
+    rb"|WARNING: All log messages before absl::InitializeLog)[^\n]*\n?"
 )
-# A line that starts like this is held until it ends, to be judged whole; any other text is passed on at once.
-MAYBE_NOISE = re.compile(rb"^(?:[IWE]\d{0,4}(?: |$)|I$|IN|W$|WA)")
+# An unfinished line holding something that may start such noise is held until it ends; other text passes at once.
+MAYBE_NOISE = re.compile(rb"[IWE]\d|INFO|WARN|[IWE]$|IN$|WA$")
 
 QUIET_ENVIRONMENT = {
     "TF_CPP_MIN_LOG_LEVEL": "3",
@@ -42,12 +44,12 @@ def _forward(source: int, target: int) -> None:
     pending = b""
     while chunk := os.read(source, 65536):
         lines, pending = _pieces(pending + chunk)
-        kept = b"".join(line for line in lines if not NOISE_LINE.match(line))
-        if pending and not MAYBE_NOISE.match(pending):
+        kept = NOISE.sub(b"", b"".join(lines))
+        if pending and not MAYBE_NOISE.search(pending):
             kept, pending = kept + pending, b""
         if kept:
             os.write(target, kept)
-    if pending and not NOISE_LINE.match(pending):
+    if pending := NOISE.sub(b"", pending):
         os.write(target, pending)
 
 

@@ -91,7 +91,7 @@ def _evaluate(args: argparse.Namespace) -> None:
     from .data.schema import load_dataset_folder
     from .face.pipeline import build_processor
     from .presets import make_config
-    from .train.loso import ProtocolSettings, run_protocol
+    from .train.loso import ProtocolSettings, result_notes, run_protocol
     from .train.metrics import markdown_table
     from .train.plots import plot_per_au_f1
 
@@ -100,13 +100,13 @@ def _evaluate(args: argparse.Namespace) -> None:
     dataset = load_dataset_folder(args.data)
     settings = ProtocolSettings(protocol=args.protocol, max_folds=args.max_folds, epochs=args.epochs,
                                 batch_size=args.batch_size, learning_rate=args.learning_rate, threshold=args.threshold,
-                                seed=args.seed, pre_aligned=args.pre_aligned)
+                                inner_subjects=args.inner_subjects, seed=args.seed, pre_aligned=args.pre_aligned)
     results = run_protocol(dataset, config, build_processor(config), args.output_dir, settings,
                            save_model_to=Path(args.output_dir) / "checkpoint" if args.save_model else None)
     print(markdown_table(results["scores"], f"{results['protocol']} on {args.data}"))
-    for kind, row in results["emotion"].items():
-        print(f"label-free {kind.replace('_', ' ')}: UF1 {row['uf1']:.3f}  UAR {row['uar']:.3f}")
+    print("\n".join(result_notes(results)))
     print(f"plot: {plot_per_au_f1(results, Path(args.output_dir) / 'per_au_f1.png')}")
+
 
 
 def _predict(args: argparse.Namespace) -> int:

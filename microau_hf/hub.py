@@ -251,10 +251,16 @@ def _template_values(config: dict, results: dict | None, repo_id: str, base_mode
     return values
 
 
+def _threshold_text(results: dict[str, Any]) -> str:
+    """The thresholds as results.json records them (rule and source); older results give only the setting's name."""
+    threshold = results.get("threshold")
+    if threshold:
+        return f"{threshold['rule']} ({threshold['source']})"
+    return {"fixed": "0.5 for every AU"}.get((results.get("settings") or {}).get("threshold"), "not recorded")
+
+
 def _results_values(results: dict[str, Any]) -> dict[str, Any]:
     scores = results["scores"]
-    settings = results.get("settings") or {}
-    threshold = {"fixed": "0.5 for every AU", "train": "per AU, chosen on each training fold"}
     emotion_rows = [
         {"name": target.replace("_", " "), "uf1": f"{row['uf1']:.3f}", "uar": f"{row['uar']:.3f}",
          "samples": row.get("samples", ""), "unscorable": row.get("unscorable_labels", "")}
@@ -264,7 +270,7 @@ def _results_values(results: dict[str, Any]) -> dict[str, Any]:
         "protocol": results.get("protocol", "unknown protocol"),
         "datasets_text": ", ".join(CORPUS_TITLES.get(c, c) for c in _corpora(results)) or "unnamed data",
         "num_samples": scores.get("num_samples", "?"),
-        "thresholds": threshold.get(settings.get("threshold"), "not recorded"),
+        "thresholds": _threshold_text(results),
         "mean_f1": f"{scores['mean_f1']:.3f}",
         "mean_macro_f1": f"{scores['mean_macro_f1_for_comparison']:.3f}"
         if "mean_macro_f1_for_comparison" in scores else "not recorded",

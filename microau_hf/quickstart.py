@@ -18,7 +18,7 @@ from datasets import load_from_disk
 from .data.synthetic import make_synthetic_corpus
 from .face.pipeline import build_processor
 from .presets import make_config
-from .train.loso import ProtocolSettings, run_protocol
+from .train.loso import ProtocolSettings, result_notes, run_protocol
 from .train.metrics import markdown_table
 from .train.plots import plot_per_au_f1
 
@@ -71,9 +71,8 @@ def _report(results: dict, settings: QuickstartSettings, checkpoint: Path, plot:
     print(markdown_table(results["scores"], title))
     faces = results["face_pipeline"]
     print(f"face pipeline: {faces['usable']} samples used, {len(faces['refused'])} refused (no usable face)")
-    for kind, row in results["emotion"].items():
-        print(f"label-free {kind.replace('_', ' ')}: UF1 {row['uf1']:.3f}  UAR {row['uar']:.3f}  "
-              f"({row['samples']} samples scored; no emotion label was used in training)")
+    print("\n".join(result_notes(results)))
+    print("(no emotion label was used in training)")
     print(f"""
 saved: results {settings.out / 'loso' / 'results.json'}, plot {plot}, checkpoint {checkpoint}
 

@@ -231,8 +231,12 @@ def _safe(name: str) -> str:
 def write_results(results: dict[str, Any], output_dir: Path) -> None:
     atomic_write_text(output_dir / "results.json", json.dumps(results, indent=2))
     lines = [markdown_table(results["scores"], f"{results['protocol']} on {', '.join(results['dataset'] or [])}"), ""]
-    threshold = results.get("threshold")
-    if threshold:
-        lines.append(f"- thresholds: {threshold['rule']} ({threshold['source']})")
-    lines += [f"- {summary_line(kind, row)}" for kind, row in results["emotion"].items()]
+    lines += [f"- {line}" for line in result_notes(results)]
     atomic_write_text(output_dir / "results.md", "\n".join(lines) + "\n")
+
+
+def result_notes(results: dict[str, Any]) -> list[str]:
+    """What a protocol's F1 table needs beside it: the threshold rule and the label-free emotion scores with chance."""
+    threshold = results.get("threshold")
+    lines = [f"thresholds: {threshold['rule']} ({threshold['source']})"] if threshold else []
+    return lines + [summary_line(kind, row) for kind, row in results["emotion"].items()]
