@@ -59,7 +59,7 @@ def measure(repeats: int) -> dict:
     work = Path(tempfile.mkdtemp(prefix="benchmark_cli_"))
     try:
         checkpoint = tiny_checkpoint(work / "checkpoint")
-        onset, apex = EXAMPLES / "astronaut_000000_onset.jpg", EXAMPLES / "astronaut_000000_apex.jpg"
+        onset, apex = EXAMPLES / "hopper_000009_onset.jpg", EXAMPLES / "hopper_000009_apex.jpg"
         predict = [*microau(), "predict", "--model", str(checkpoint), "--onset", str(onset), "--apex", str(apex)]
         return {
             "microau --help": seconds([*microau(), "--help"], repeats),

@@ -410,7 +410,7 @@ def build_demo(model_id_or_path: str, max_video_seconds: float = MAX_VIDEO_SECON
                     video_button = gr.Button("Detect AUs in the video", variant="primary")
                     if videos:
                         gr.Examples([[v] for v in videos], [video], label="A real face, a synthetic micro-smile",
-                                    example_labels=["astronaut: AU6+AU12 (happiness), 1.2 s"])
+                                    example_labels=["astronaut: AU12 (happiness), 1.2 s"])
                 gain = gr.Slider(1, 40, value=DEFAULT_GAIN, step=1, label="Motion amplification (x gain)")
             with gr.Column(scale=1):
                 emotion = gr.Label(label="Emotion estimate (from the AUs; shares of the emotion scores)",
