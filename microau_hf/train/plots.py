@@ -42,13 +42,15 @@ def plot_per_au_f1(results: dict[str, Any], path: str | Path) -> Path:
 
 
 def plot_ablation(rows: list[dict[str, Any]], path: str | Path) -> Path:
-    """Horizontal bars of mean F1 per ablation row."""
+    """Horizontal bars of mean F1 per ablation row, with the seeds' std as error bars where a row has one."""
     labels = [row["name"] for row in rows]
     values = [row["mean_f1"] for row in rows]
+    errors = [row.get("std_f1", 0.0) for row in rows]
     figure, axis = plt.subplots(figsize=(6, 0.45 * len(rows) + 1.2), dpi=120)
-    bars = axis.barh(labels[::-1], values[::-1], color="#3b75af")
-    for bar, value in zip(bars, values[::-1]):
-        axis.text(value + 0.01, bar.get_y() + bar.get_height() / 2, f"{value:.3f}", va="center", fontsize=8)
+    bars = axis.barh(labels[::-1], values[::-1], xerr=errors[::-1], color="#3b75af", ecolor="#222222", capsize=3)
+    for bar, value, error in zip(bars, values[::-1], errors[::-1]):
+        text = f"{value:.3f} +- {error:.3f}" if error else f"{value:.3f}"
+        axis.text(value + error + 0.01, bar.get_y() + bar.get_height() / 2, text, va="center", fontsize=8)
     axis.set_xlim(0, 1)
     axis.set_xlabel("mean binary F1 (LOSO, pooled)")
     return _save(figure, path)
