@@ -7,6 +7,7 @@ known to be such noise. Everything else (our errors, tqdm bars, a real traceback
 
 from __future__ import annotations
 
+import gc
 import os
 import re
 import sys
@@ -70,6 +71,7 @@ def third_party_logs_filtered() -> Iterator[None]:
     try:
         yield
     finally:
+        gc.collect()  # MediaPipe graphs held in reference cycles log as they close: let them close in here
         sys.stderr.flush()
         os.dup2(real_stderr, 2)  # closes the pipe's last write end: the reader drains it and stops
         reader.join(timeout=5)

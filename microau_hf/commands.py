@@ -125,9 +125,9 @@ def _predict(args: argparse.Namespace) -> int:
         else:
             result = [predictor.predict_pair(args.onset, args.apex)]
         failed = [item for item in result if not item.ok]
+        if failed and len(failed) == len(result):
+            raise ValueError(failed[0].message)  # nothing could be scored: one error line, nothing written
     _report_predictions(result, args.out)
-    if failed and len(failed) == len(result):
-        raise ValueError(failed[0].message)  # nothing could be scored: one error line
     for item in failed:  # the good items are written above; the bad ones are listed, and the exit says so
         print(f"microau predict: {item.name}: {item.message}", file=sys.stderr)
     return 1 if failed else 0

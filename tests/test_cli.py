@@ -253,3 +253,17 @@ def test_the_log_filter_keeps_partial_lines_and_drops_only_noise():
     kept = os.read(target_read, 65536)
     assert kept == (b"bar  10%\rbar  20%\rfaces:  0%|          | 0/3 [00:00<?, ?sample/s]"
                     b"microau predict: error: a.png: no face found\nWARNING: something of ours\nlast")
+
+
+def test_a_pair_that_cannot_be_scored_is_one_line_and_writes_nothing(checkpoint, tmp_path):
+    pytest.importorskip("mediapipe")
+    _astronaut_pair(tmp_path, "a")
+    broken = tmp_path / "broken.png"
+    broken.write_bytes((tmp_path / "a_onset.png").read_bytes()[:2000])  # a cut-off PNG
+    out = tmp_path / "result.json"
+    result = subprocess.run([sys.executable, "-m", "microau", "predict", "--model", str(checkpoint), "--onset",
+                             str(broken), "--apex", str(tmp_path / "a_apex.png"), "--out", str(out)],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 2 and not out.exists() and result.stdout == ""
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "broken.png" in lines[0] and "cannot read" in lines[0], result.stderr

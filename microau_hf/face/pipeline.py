@@ -187,8 +187,8 @@ class FacePreparer:
             except NoFaceError as err:
                 results.append(PreparedPair(name, "no_face", message=str(err)))
         failed = [r for r in results if not r.ok]
-        if failed:
-            logger.warning("%d of %d samples unusable, first: %s", len(failed), len(results), failed[0].message)
+        if failed:  # each item says why; callers report them (the CLI lists every one)
+            logger.info("%d of %d samples unusable, first: %s", len(failed), len(results), failed[0].message)
         return results
 
     def _template_pair(self, onset: np.ndarray, apex: np.ndarray, label: str) -> PreparedPair:
