@@ -248,11 +248,12 @@ def _write(rows, plan: Plan, args, dataset, folds, seconds: float) -> None:
               f"present. Verdict: a difference counts only beyond the "
               f"larger seed std of the two rows.")
     command = plan.command(args.out, args.quick)
-    lines = [header, "", *_table(rows), "", f"Made with: `{command}` ({seconds / 60:.0f} min for the rows run here)", ""]
+    lines = [header, "", *_table(rows), "",
+             f"Made with: `{command}` ({seconds / 60:.0f} min for the rows run here)", ""]
     machine = {"processor": platform.processor() or platform.machine(), "torch": torch.__version__,
                "threads": torch.get_num_threads()}
-    payload = {"command": command, "machine": machine, "held_out": held_out, "plan": plan.__dict__ | {"seeds": list(plan.seeds)},
-               "rows": rows}
+    payload = {"command": command, "machine": machine, "held_out": held_out,
+               "plan": plan.__dict__ | {"seeds": list(plan.seeds)}, "rows": rows}
     atomic_write_text(args.out / "ablation.json", json.dumps(payload, indent=2))
     atomic_write_text(args.out / "ablation.md", "\n".join(lines))
     plot_ablation(rows, args.out / "ablation.png")
