@@ -6,6 +6,7 @@ Each raises `argparse.ArgumentTypeError` with the value and the problem, which t
 from __future__ import annotations
 
 import argparse
+import math
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -107,7 +108,8 @@ def positive_int(value: str) -> int:
 
 
 def positive_float(value: str) -> float:
-    return _number(value, float, False, lambda n: n > 0, "must be greater than 0")
+    # float() reads "inf" and "1e400" as infinity: an endless --epochs or --learning-rate is no setting
+    return _number(value, float, False, lambda n: 0 < n < math.inf, "must be a finite number greater than 0")
 
 
 def probability(value: str) -> float:

@@ -24,7 +24,7 @@ NOISE = re.compile(
     rb"|WARNING: All log messages before absl::InitializeLog)[^\n]*\n?"
 )
 # An unfinished line holding something that may start such noise is held until it ends; other text passes at once.
-MAYBE_NOISE = re.compile(rb"[IWE]\d|INFO|WARN|[IWE]$|IN$|WA$")
+MAYBE_NOISE = re.compile(rb"[IWE]\d|INFO|WARN|(?:[IWE]|IN|INF|WA|WAR)$")
 
 QUIET_ENVIRONMENT = {
     "TF_CPP_MIN_LOG_LEVEL": "3",

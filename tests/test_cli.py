@@ -181,6 +181,7 @@ def test_the_parser_offers_the_package_s_au_sets_and_presets():
         (["train", "--data", "{tmp}", "--output-dir", "{img}"], "exists and is a file"),
         (["synth", "--out", "{tmp}/s", "--contact-sheet", "{tmp}/sheet.jpg"], ".png"),
         (["train", "--data", "{tmp}", "--output-dir", "{tmp}/r", "--config", "{{bad json"], "not JSON"),
+        (["train", "--data", "{tmp}", "--output-dir", "{tmp}/r", "--learning-rate", "inf"], "finite"),
     ],
 )
 def test_arguments_are_checked_in_one_line(argv, message, checkpoint, tmp_path, capsys):
@@ -253,6 +254,16 @@ def test_the_log_filter_keeps_partial_lines_and_drops_only_noise():
     kept = os.read(target_read, 65536)
     assert kept == (b"bar  10%\rbar  20%\rfaces:  0%|          | 0/3 [00:00<?, ?sample/s]"
                     b"microau predict: error: a.png: no face found\nWARNING: something of ours\nlast")
+
+
+def test_the_log_filter_holds_every_start_of_a_noise_line_until_it_ends():
+    from microau.quiet import MAYBE_NOISE
+
+    # A read may end anywhere inside a noise line; what it has of the line so far must wait for the rest.
+    markers = (b"W0000 00:00:1796171868.426848  5921 file.cc:114]", b"INFO: Created TensorFlow Lite",
+               b"WARNING: All log messages before absl::InitializeLog")
+    cut = [marker[:n] for marker in markers for n in range(1, len(marker) + 1)]
+    assert [start for start in cut if not MAYBE_NOISE.search(b"bar 10%|" + start)] == []
 
 
 def test_a_pair_that_cannot_be_scored_is_one_line_and_writes_nothing(checkpoint, tmp_path):
