@@ -7,7 +7,7 @@ the full model under each other `input_mode`; last, the text tower frozen. The "
 predicting every AU present.
 
     python scripts/benchmark_ablation.py                  # the full run: 6 held-out subjects x 3 seeds per row
-    python scripts/benchmark_ablation.py --quick          # a smoke run of the whole script (minutes)
+    python scripts/benchmark_ablation.py --quick          # a smoke run of the whole script (minutes; outputs/ablation-quick)
     python scripts/benchmark_ablation.py --rows GDLoss    # rerun only the rows whose name holds a word
 
 A row is the mean +- std over seeds of the LOSO mean F1 (binary F1 of the positive class, pooled over the held-out
@@ -88,6 +88,7 @@ class Plan:
 
 
 QUICK = Plan(num_samples=96, folds=2, epochs=1.0, preset="test", aus="casme2", seeds=(0, 1))
+QUICK_FOLDER = Path("outputs/ablation-quick")
 
 
 def _run_name(name: str) -> str:
@@ -172,10 +173,15 @@ def parse_arguments() -> tuple[Plan, argparse.Namespace]:
     parser.add_argument("--rows", nargs="*", help="only rows whose name contains one of these words")
     parser.add_argument("--report-only", action="store_true",
                         help="train nothing: write the table from the (row, seed) results already kept")
-    parser.add_argument("--out", type=Path, default=Path("docs/ablation"), help="the table, JSON and chart")
-    parser.add_argument("--work", type=Path, default=Path("outputs/ablation"),
-                        help="the corpus and every (row, seed) run, kept for resuming")
+    parser.add_argument("--out", type=Path,
+                        help=f"the table, JSON and chart (default docs/ablation; with --quick, {QUICK_FOLDER})")
+    parser.add_argument("--work", type=Path, help="the corpus and every (row, seed) run, kept for resuming "
+                                                  f"(default outputs/ablation; with --quick, {QUICK_FOLDER}/work)")
     args = parser.parse_args()
+    # A smoke run writes apart: under the full run's file names it would replace the committed table and the kept
+    # (row, seed) results of the full plan, and share the fold folders of a full run going on at the same time.
+    args.out = args.out or (QUICK_FOLDER if args.quick else Path("docs/ablation"))
+    args.work = args.work or (QUICK_FOLDER / "work" if args.quick else Path("outputs/ablation"))
     plan = QUICK if args.quick else Plan(args.num_samples, args.folds, args.epochs, args.preset, args.aus,
                                          tuple(args.seeds))
     return plan, args
