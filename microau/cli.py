@@ -140,7 +140,8 @@ def _add_train(commands, running) -> None:
     train.add_argument("--mixed-precision", default="no", choices=["no", "fp16", "bf16"],
                        help="autocast dtype (default %(default)s)")
     train.add_argument("--save-steps", type=int, default=0, help="save a resumable checkpoint every N steps (0: at the end)")
-    train.add_argument("--resume-from", help="a checkpoint folder in --output-dir, or 'latest'")
+    train.add_argument("--resume-from", help="a checkpoint folder (its path, e.g. runs/tiny/checkpoint-200), or 'latest': the last in "
+                            "--output-dir")
     _add_model_settings(train)
 
 
