@@ -7,11 +7,12 @@ known to be such noise. Everything else (our errors, tqdm bars, a real traceback
 
 from __future__ import annotations
 
+import faulthandler
 import gc
 import os
 import re
 import sys
-import threading
+import time
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -56,24 +57,47 @@ def _forward(source: int, target: int) -> None:
 
 @contextmanager
 def third_party_logs_filtered() -> Iterator[None]:
-    """Inside: known third-party noise is dropped from stderr; library warnings other than ours are hidden."""
+    """Inside: known third-party noise is dropped from stderr. The quiet environment variables and the hidden
+    library warnings (all but ours) stay set: the console command ends when this does.
+
+    The filter is a forked process that reads the pipe until its last writer closes it, so it outlives a crash of
+    this one (an abort or a segfault still shows its message) and a child process that inherited stderr.
+    """
     for name, value in QUIET_ENVIRONMENT.items():
         os.environ.setdefault(name, value)
     warnings.filterwarnings("ignore")
     warnings.filterwarnings("default", module=r"microau_hf\b.*")
+    if not hasattr(os, "fork"):  # Windows: the environment switches only
+        yield
+        return
     sys.stderr.flush()
     real_stderr = os.dup(2)
     read_end, write_end = os.pipe()
+    filter_pid = os.fork()  # before torch or MediaPipe start threads: the console has loaded neither yet
+    if filter_pid == 0:
+        os.close(write_end)
+        try:
+            _forward(read_end, real_stderr)
+        finally:
+            os._exit(0)
+    os.close(read_end)
     os.dup2(write_end, 2)
     os.close(write_end)
-    reader = threading.Thread(target=_forward, args=(read_end, real_stderr), daemon=True)
-    reader.start()
+    faulthandler.enable()  # a native crash's Python stack, through the filter
     try:
         yield
     finally:
         gc.collect()  # MediaPipe graphs held in reference cycles log as they close: let them close in here
         sys.stderr.flush()
-        os.dup2(real_stderr, 2)  # closes the pipe's last write end: the reader drains it and stops
-        reader.join(timeout=5)
-        os.close(read_end)
+        os.dup2(real_stderr, 2)  # drops our write end: the filter drains the pipe and stops at its end
         os.close(real_stderr)
+        _wait(filter_pid, seconds=5.0)  # so its last lines come before the shell's prompt
+
+
+def _wait(pid: int, seconds: float) -> None:
+    """Reap the filter process, giving up after ``seconds`` (a child that inherited stderr may keep it open)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if os.waitpid(pid, os.WNOHANG)[0]:
+            return
+        time.sleep(0.01)

@@ -278,3 +278,18 @@ def test_a_pair_that_cannot_be_scored_is_one_line_and_writes_nothing(checkpoint,
     assert result.returncode == 2 and not out.exists() and result.stdout == ""
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and "broken.png" in lines[0] and "cannot read" in lines[0], result.stderr
+
+
+def test_the_log_filter_outlives_a_crash_and_keeps_its_message():
+    code = """
+import os
+from microau.quiet import third_party_logs_filtered
+with third_party_logs_filtered():
+    os.write(2, b"W0000 00:00:1796171868.426848    5921 inference_feedback_manager.cc:114] Feedback\\n")
+    os.write(2, b"F0000 check failed: the native library's last words\\n")
+    os.abort()
+"""
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.returncode != 0
+    assert "check failed: the native library's last words" in result.stderr and "Fatal Python error" in result.stderr
+    assert "Feedback" not in result.stderr
