@@ -107,6 +107,10 @@ def positive_int(value: str) -> int:
     return _number(value, int, True, lambda n: n >= 1, "must be at least 1")
 
 
+def non_negative_int(value: str) -> int:
+    return _number(value, int, True, lambda n: n >= 0, "must be 0 or more")
+
+
 def positive_float(value: str) -> float:
     # float() reads "inf" and "1e400" as infinity: an endless --epochs or --learning-rate is no setting
     return _number(value, float, False, lambda n: 0 < n < math.inf, "must be a finite number greater than 0")

@@ -82,7 +82,7 @@ def _add_model_settings(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--pre-aligned", action="store_true", help=PRE_ALIGNED_HELP)
 
 
-def _add_quickstart(commands, plain, running) -> None:
+def _add_quickstart(commands, running) -> None:
     quick = _subcommand(commands, "quickstart", "synthetic corpus -> LOSO training -> F1 table, plot, checkpoint",
                         "microau quickstart --out outputs/quickstart --folds 2", [running])
     quick.add_argument("--out", type=checks.output_folder, default=Path("outputs/quickstart"),
@@ -139,7 +139,8 @@ def _add_train(commands, running) -> None:
                        help="batches per optimiser step (default %(default)s)")
     train.add_argument("--mixed-precision", default="no", choices=["no", "fp16", "bf16"],
                        help="autocast dtype (default %(default)s)")
-    train.add_argument("--save-steps", type=int, default=0, help="save a resumable checkpoint every N steps (0: at the end)")
+    train.add_argument("--save-steps", type=checks.non_negative_int, default=0,
+                       help="save a resumable checkpoint every N steps (0: at the end)")
     train.add_argument("--resume-from", help="a checkpoint folder (its path, e.g. runs/tiny/checkpoint-200), or 'latest': the last in "
                             "--output-dir")
     _add_model_settings(train)
@@ -227,7 +228,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = Parser(prog="microau", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=Parser)
     plain, running = _common_options(device=False), _common_options(device=True)
-    _add_quickstart(commands, plain, running)
+    _add_quickstart(commands, running)
     _add_synth(commands, plain)
     _add_convert(commands, plain)
     _add_train(commands, running)

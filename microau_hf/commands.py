@@ -15,8 +15,11 @@ import torch
 SUMMARY_ITEMS = 20
 
 
-def resolve_device(name: str) -> str:
-    """``auto`` -> ``cuda`` when torch sees a GPU, else ``cpu``; an unavailable device is refused in one line."""
+def resolve_device(name: str, training: bool = False) -> str:
+    """``auto`` -> ``cuda`` when torch sees a GPU, else ``cpu``; an unavailable device is refused in one line.
+    Training runs on CUDA or the CPU (``cpu`` and ``cuda:N`` are pinned for every library by the parser)."""
+    if training and name == "mps":
+        raise ValueError("--device mps: training runs on cuda or cpu here; mps is for predict")
     if name == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
     if name.startswith("cuda") and not torch.cuda.is_available():
@@ -29,7 +32,7 @@ def resolve_device(name: str) -> str:
 def _quickstart(args: argparse.Namespace) -> None:
     from . import quickstart
 
-    resolve_device(args.device)
+    resolve_device(args.device, training=True)
     quickstart.run(quickstart.QuickstartSettings(out=args.out, num_samples=args.num_samples, folds=args.folds,
                                                  epochs=args.epochs, aus=args.aus, preset=args.preset, seed=args.seed))
 
@@ -76,14 +79,14 @@ def _convert(args: argparse.Namespace) -> None:
 def _train(args: argparse.Namespace) -> None:
     from .train.loop import LoopSettings, train
 
-    resolve_device(args.device)
+    resolve_device(args.device, training=True)
     settings = LoopSettings(data=args.data, output_dir=args.output_dir, aus=args.aus, preset=args.preset,
                             model=args.model, clip=args.clip, epochs=args.epochs, max_steps=args.max_steps,
                             batch_size=args.batch_size, learning_rate=args.learning_rate,
                             gradient_accumulation_steps=args.gradient_accumulation_steps,
                             mixed_precision=args.mixed_precision, save_steps=args.save_steps,
                             resume_from=args.resume_from, config_overrides=args.config, seed=args.seed,
-                            pre_aligned=args.pre_aligned)
+                            pre_aligned=args.pre_aligned, cpu=args.device == "cpu")
     print(f"final model: {train(settings)}")
 
 
@@ -94,8 +97,10 @@ def _evaluate(args: argparse.Namespace) -> None:
     from .train.loso import ProtocolSettings, result_notes, run_protocol
     from .train.metrics import markdown_table
     from .train.plots import plot_per_au_f1
+    from .train.recipe import refuse_training_statistics
 
-    resolve_device(args.device)
+    resolve_device(args.device, training=True)
+    refuse_training_statistics(args.config)
     config = make_config(args.aus, preset=args.preset, **args.config)  # a bad override is refused before the data load
     dataset = load_dataset_folder(args.data)
     settings = ProtocolSettings(protocol=args.protocol, max_folds=args.max_folds, epochs=args.epochs,
@@ -106,7 +111,6 @@ def _evaluate(args: argparse.Namespace) -> None:
     print(markdown_table(results["scores"], f"{results['protocol']} on {args.data}"))
     print("\n".join(result_notes(results)))
     print(f"plot: {plot_per_au_f1(results, Path(args.output_dir) / 'per_au_f1.png')}")
-
 
 
 def _predict(args: argparse.Namespace) -> int:

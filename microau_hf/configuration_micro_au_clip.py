@@ -55,8 +55,8 @@ class MicroAUClipConfig(PreTrainedConfig):
             most this far from what its own region's token says (a tanh-bounded correction): dependency then sharpens
             local evidence but cannot call an AU whose region did not move. `None`: GDA's tokens decide alone.
         use_gd_loss (`bool`, *optional*, defaults to `use_gda`): add GDLoss, which supervises GDA's attention: each
-            AU token keeps half its attention on itself and gives the rest to the AUs active with it, weighted by
-            `au_cooccurrence` (see `loss_micro_au_clip.py`). It needs GDA.
+            AU token keeps half its attention on itself and gives the rest to the other AUs active in the sample,
+            weighted by `au_cooccurrence` (the global token when none is; see `loss_micro_au_clip.py`). It needs GDA.
         use_miaucl (`bool`): the prompt-similarity head with the micro-AU contrastive loss; `False` gives a plain linear
             head per AU trained with BCE alone (and no text tower).
         miaucl_mask_true_prompts (`bool`, defaults to `True`): MiAUCL leaves out of each AU token's softmax the other

@@ -15,12 +15,15 @@ label co-activation) is nearly satisfied by mutually orthogonal tokens whatever 
 term pulls co-active tokens to cosine 1, undoing PTA's independence. Here GDLoss supervises where GDA *looks*, not what
 the tokens are: in GDA's attention over [global token, AU tokens], the row of AU token ``i`` should match
 
-    target_i = 1/2 * (AU i itself) + 1/2 * (the other AUs active in this sample, weighted by P(j | i) on the training
-               split; the global token when no other AU is active)
+    target_i = 1/2 * (AU i itself) + 1/2 * (the other AUs active in this sample, weighted by P(j active | i active)
+               on the training split; the global token when no other AU is active)
+
+for every AU token, active or not (an absent AU's token learns to look at the AUs that come with it when they move).
 
 a cross-entropy ``-sum_j target_ij * log attention_ij``, averaged over samples and AU tokens. It carries the training
 split's co-occurrence (``P(j | i)``) and the sample's labels (which AUs are active), so no label-independent attention
-can meet it, and it never moves the tokens' geometry towards each other. Half the mass stays on the token itself, so
+can meet it; it acts on the attention weights (GDA's query and key projections) and does not pull the tokens
+themselves together. Half the mass stays on the token itself, so
 dependency sharpens local evidence and never replaces it.
 """
 

@@ -460,12 +460,11 @@ def main(model: str | None = None, port: int | None = None, host: str | None = N
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # Gradio's own start-up requests, one line each
     model_id = model or os.environ.get("MODEL_ID") or DEFAULT_MODEL_ID
-    try:
-        demo = build_demo(model_id)
-    except CheckpointError as err:
-        raise SystemExit(f"cannot start the Space: {err}") from None
-    demo.launch(server_name=host, server_port=port, **LAUNCH_OPTIONS)
+    build_demo(model_id).launch(server_name=host, server_port=port, **LAUNCH_OPTIONS)  # CheckpointError: the caller's
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except CheckpointError as err:  # `microau space` reports it as a user error (exit 2) itself
+        raise SystemExit(f"cannot start the Space: {err}") from None

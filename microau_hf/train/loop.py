@@ -41,7 +41,8 @@ from ..face.pipeline import build_processor
 from ..modeling_micro_au_clip import MicroAUClipModel
 from ..presets import make_config
 from .collator import MicroAUCollator, au_labels, check_dataset
-from .recipe import LOSS_TERMS, TRAINING_STATISTICS, Recipe, make_optimizer, make_scheduler, set_training_statistics
+from .recipe import (LOSS_TERMS, Recipe, make_optimizer, make_scheduler, refuse_training_statistics,
+                     set_training_statistics)
 
 logger = logging.getLogger(__name__)
 
@@ -92,10 +93,7 @@ def check_settings(settings: LoopSettings) -> None:
             raise ValueError(f"--model {settings.model}: the checkpoint's config and weights are used as saved, so "
                              f"{', '.join(ignored)} would be ignored; drop them, or build a new model (--preset, "
                              f"--clip, --config) instead of --model")
-    given = [name for name in TRAINING_STATISTICS if name in settings.config_overrides]
-    if given:
-        raise ValueError(f"config_overrides: {', '.join(given)} is set from the training split by the training "
-                         f"recipe; leave it out")
+    refuse_training_statistics(settings.config_overrides)
 
 
 #: Settings a resume must share with its checkpoint, and what they fix.

@@ -119,7 +119,7 @@ def run_protocol(
     tested = dataset.select(indices)
     labels = au_labels(tested["aus"], config.aus).numpy()
     probabilities, predictions = np.concatenate(probabilities), np.concatenate(predictions)
-    groups = len(set(dataset["dataset" if settings.protocol == "loco" else "subject"]))
+    groups = len(set(dataset["dataset"] if settings.protocol == "loco" else subject_keys(dataset)))  # as the folds
     unit = "corpora" if settings.protocol == "loco" else "subjects"
     results = {
         # Coverage is part of the name: a partial LOSO must never read as a full one.

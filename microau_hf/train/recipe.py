@@ -37,6 +37,14 @@ NO_DECAY_NAMES = ("logit_scale", "au_queries")
 MIXED_PRECISION = ("no", "fp16", "bf16")
 
 
+def refuse_training_statistics(config_overrides: dict[str, Any]) -> None:
+    """Config overrides may not set what the recipe computes from the training split (one line naming them)."""
+    given = [name for name in TRAINING_STATISTICS if name in config_overrides]
+    if given:
+        raise ValueError(f"config overrides: {', '.join(given)} is set from the training split by the training "
+                         f"recipe; leave it out")
+
+
 @dataclass(frozen=True)
 class Recipe:
     """The optimisation settings both entry points read (their defaults are these)."""
