@@ -79,6 +79,10 @@ class Plan:
     seeds: tuple[int, ...]
     corpus_seed: int = 0
 
+    def record(self) -> dict:
+        """The plan as results record it (JSON-ready)."""
+        return {**self.__dict__, "seeds": list(self.seeds)}
+
     def command(self, out: Path, quick: bool) -> str:
         if quick:
             return f"python scripts/benchmark_ablation.py --quick --out {out}"
@@ -95,34 +99,41 @@ def _run_name(name: str) -> str:
     return name.split(" (")[0].replace(" ", "_").replace("=", "-")
 
 
-def kept_result(name: str, plan: Plan, seed: int, out: Path) -> dict | None:
-    """A (row, seed) result kept in ``out/seeds/`` (small JSON) under the same plan, else ``None``."""
-    kept = out / "seeds" / f"{_run_name(name)}-seed{seed}.json"
+def _kept_path(name: str, seed: int, out: Path) -> Path:
+    return out / "seeds" / f"{_run_name(name)}-seed{seed}.json"
+
+
+def _row_record(overrides: dict, factory) -> dict:
+    """What makes a row the row it is: a kept result made with other settings under the same name is not reused."""
+    return {"overrides": overrides, "model": (factory or MicroAUClipModel).__name__}
+
+
+def kept_result(name: str, overrides: dict, factory, plan: Plan, seed: int, out: Path) -> dict | None:
+    """A (row, seed) result kept in ``out/seeds/`` (small JSON) under the same plan and row settings, else ``None``."""
+    kept = _kept_path(name, seed, out)
     if kept.exists():
         summary = json.loads(kept.read_text())
-        if summary.get("plan") == plan.__dict__ | {"seeds": list(plan.seeds)}:
+        if summary.get("plan") == plan.record() and summary.get("row") == _row_record(overrides, factory):
             return summary
     return None
 
 
 def run_row_seed(dataset, name, overrides, factory, plan: Plan, seed: int, out: Path, work: Path) -> dict:
-    """One row at one seed, or its kept result when the plan is the same."""
-    if (summary := kept_result(name, plan, seed, out)) is not None:
+    """One row at one seed, or its kept result when the plan and the row's settings are the same."""
+    if (summary := kept_result(name, overrides, factory, plan, seed, out)) is not None:
         return summary
-    folder = work / "runs" / _run_name(name) / f"seed{seed}"
-    kept = out / "seeds" / f"{_run_name(name)}-seed{seed}.json"
     config = make_config(plan.aus, preset=plan.preset, **overrides)
     settings = ProtocolSettings(max_folds=plan.folds, epochs=plan.epochs, seed=seed,
                                 training_overrides={"disable_tqdm": True, "logging_steps": 50})
     start = time.perf_counter()
-    results = run_protocol(dataset, config, build_processor(config), folder, settings,
-                           model_factory=factory or MicroAUClipModel)
-    summary = {"plan": plan.__dict__ | {"seeds": list(plan.seeds)}, "seed": seed, "protocol": results["protocol"],
-               "mean_f1": results["scores"]["mean_f1"],
+    results = run_protocol(dataset, config, build_processor(config), work / "runs" / _run_name(name) / f"seed{seed}",
+                           settings, model_factory=factory or MicroAUClipModel)
+    summary = {"plan": plan.record(), "row": _row_record(overrides, factory), "seed": seed,
+               "protocol": results["protocol"], "mean_f1": results["scores"]["mean_f1"],
                "per_au_f1": {k: v["f1"] for k, v in results["scores"]["per_au"].items()},
                "invented_au_rate": results["invented_aus"]["overall"], "emotion": results["emotion"],
                "seconds": round(time.perf_counter() - start, 1)}
-    atomic_write_text(kept, json.dumps(summary, indent=2))
+    atomic_write_text(_kept_path(name, seed, out), json.dumps(summary, indent=2))
     return summary
 
 
@@ -200,7 +211,7 @@ def main() -> None:
         if args.rows and not any(word in name for word in args.rows):
             continue
         if args.report_only:
-            runs = [r for seed in plan.seeds if (r := kept_result(name, plan, seed, args.out)) is not None]
+            runs = [r for seed in plan.seeds if (r := kept_result(name, overrides, factory, plan, seed, args.out))]
             if not runs:
                 continue
         else:
@@ -220,7 +231,7 @@ def _merge_with_earlier(rows: list[dict], path: Path, plan: Plan) -> list[dict]:
     if not path.exists():
         return rows
     earlier = json.loads(path.read_text())
-    if earlier.get("plan") != plan.__dict__ | {"seeds": list(plan.seeds)}:
+    if earlier.get("plan") != plan.record():
         return rows
     merged = {row["name"]: row for row in earlier["rows"]}
     merged.update({row["name"]: row for row in rows})
@@ -259,7 +270,7 @@ def _write(rows, plan: Plan, args, dataset, folds, seconds: float) -> None:
     machine = {"processor": platform.processor() or platform.machine(), "torch": torch.__version__,
                "threads": torch.get_num_threads()}
     payload = {"command": command, "machine": machine, "held_out": held_out,
-               "plan": plan.__dict__ | {"seeds": list(plan.seeds)}, "rows": rows}
+               "plan": plan.record(), "rows": rows}
     atomic_write_text(args.out / "ablation.json", json.dumps(payload, indent=2))
     atomic_write_text(args.out / "ablation.md", "\n".join(lines))
     plot_ablation(rows, args.out / "ablation.png")
