@@ -206,7 +206,7 @@ def main() -> None:
     else:
         dataset = make_synthetic_corpus(corpus, num_samples=plan.num_samples, seed=plan.corpus_seed, aus=plan.aus)
     folds = loso_folds(dataset, plan.folds)
-    rows, start = [], time.perf_counter()
+    rows = []
     for name, overrides, factory in ROWS:
         if args.rows and not any(word in name for word in args.rows):
             continue
@@ -222,7 +222,7 @@ def main() -> None:
               f"({rows[-1]['seconds']:.0f} s over {len(runs)} seeds)", flush=True)
     rows.append({"name": ALL_POSITIVE, "mean_f1": all_positive_f1(dataset, make_config(plan.aus, "test").aus, folds)})
     rows = _merge_with_earlier(rows, args.out / "ablation.json", plan)
-    _write(rows, plan, args, dataset, folds, time.perf_counter() - start)
+    _write(rows, plan, args, dataset, folds)
 
 
 def _merge_with_earlier(rows: list[dict], path: Path, plan: Plan) -> list[dict]:
@@ -253,7 +253,7 @@ def _table(rows: list[dict]) -> list[str]:
     return lines
 
 
-def _write(rows, plan: Plan, args, dataset, folds, seconds: float) -> None:
+def _write(rows, plan: Plan, args, dataset, folds) -> None:
     held_out = [fold.name for fold in folds]
     subjects = len(set(dataset["subject"]))
     header = (f"LOSO, {len(held_out)} of {subjects} subjects held out ({', '.join(held_out)}), on the synthetic corpus "
@@ -266,7 +266,8 @@ def _write(rows, plan: Plan, args, dataset, folds, seconds: float) -> None:
               f"larger seed std of the two rows.")
     command = plan.command(args.out, args.quick)
     lines = [header, "", *_table(rows), "",
-             f"Made with: `{command}` ({seconds / 60:.0f} min for the rows run here)", ""]
+             f"Made with: `{command}` ({sum(r.get('seconds', 0) for r in rows) / 60:.0f} min of training for "
+             f"these rows)", ""]
     machine = {"processor": platform.processor() or platform.machine(), "torch": torch.__version__,
                "threads": torch.get_num_threads()}
     payload = {"command": command, "machine": machine, "held_out": held_out,
