@@ -21,29 +21,38 @@ def _fail(value: str, problem: str) -> argparse.ArgumentTypeError:
     return argparse.ArgumentTypeError(f"{value}: {problem}")
 
 
-def existing_file(value: str) -> Path:
-    path = Path(value).expanduser()
+def _expand(value: str) -> Path:
+    """The path with ``~`` expanded; an unknown ``~user`` is one line too."""
+    try:
+        return Path(value).expanduser()
+    except RuntimeError:
+        raise _fail(value, "cannot expand ~ (no such user home)") from None
+
+
+def _existing(value: str, kind: str) -> Path:
+    """A path that exists and is a ``kind`` ("file" or "folder")."""
+    path = _expand(value)
     if not path.exists():
-        raise _fail(value, "no such file")
-    if not path.is_file():
-        raise _fail(value, "is a folder, not a file")
+        raise _fail(value, f"no such {kind}")
+    if path.is_file() != (kind == "file"):
+        raise _fail(value, "is a folder, not a file" if kind == "file" else "is a file, not a folder")
+    return path
+
+
+def existing_file(value: str) -> Path:
+    path = _existing(value, "file")
     if path.stat().st_size == 0:
         raise _fail(value, "the file is empty")
     return path
 
 
 def existing_folder(value: str) -> Path:
-    path = Path(value).expanduser()
-    if not path.exists():
-        raise _fail(value, "no such folder")
-    if not path.is_dir():
-        raise _fail(value, "is a file, not a folder")
-    return path
+    return _existing(value, "folder")
 
 
 def output_folder(value: str) -> Path:
     """A folder to write into: it may not exist yet, but it may not be a file, and its parent must be creatable."""
-    path = Path(value).expanduser()
+    path = _expand(value)
     if path.exists() and not path.is_dir():
         raise _fail(value, "exists and is a file; give a folder")
     for parent in path.parents:
@@ -60,7 +69,7 @@ def output_file(suffixes: tuple[str, ...], stdout_ok: bool = False) -> Callable[
     def check(value: str) -> Path | str:
         if stdout_ok and value == "-":
             return value
-        path = Path(value).expanduser()
+        path = _expand(value)
         if path.suffix.lower() not in suffixes:
             raise _fail(value, f"write {' or '.join(suffixes)} (by extension), not {path.suffix or 'no extension'!r}")
         if path.is_dir():
@@ -74,7 +83,7 @@ def output_file(suffixes: tuple[str, ...], stdout_ok: bool = False) -> Callable[
 
 def model_source(value: str) -> str:
     """A checkpoint folder (it must hold config.json) or a Hub id."""
-    path = Path(value).expanduser()
+    path = _expand(value)
     if path.is_dir():
         if not (path / "config.json").is_file():
             raise _fail(value, "not a checkpoint folder (no config.json); train one with `microau quickstart`")
