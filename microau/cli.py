@@ -31,7 +31,7 @@ from . import checks
 # Kept equal to microau_hf.aus.AU_SETS and microau_hf.presets.PRESETS by a test: the parser may not import them.
 AU_SET_NAMES = ("casme2", "samm", "mmew", "cross12")
 PRESET_NAMES = ("test", "tiny", "vit-b-16")
-CORPORA = ("casme2", "samm", "casme3")
+CORPORA = ("casme2", "samm", "casme3", "casme_sq", "samm_lv")
 
 EXIT_OK, EXIT_PARTIAL, EXIT_USER_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 130
 

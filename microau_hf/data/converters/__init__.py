@@ -3,6 +3,8 @@
 Each converter reads the corpus's own annotation spreadsheet and frame folders and writes a ``datasets`` folder in
 the contract of :mod:`microau_hf.data.schema`, with ``conversion_report.json`` beside the data saying which rows
 were repaired and which were refused. ``convert_corpus("casme2", root, out)`` is the one entry point scripts need.
+The long-video corpora CAS(ME)^2 (``casme_sq``) and SAMM Long Videos (``samm_lv``) go through the same entry point
+but write one row per long video for spotting (:mod:`microau_hf.data.spotting_schema`).
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from . import casme2, casme3, samm
+from . import casme2, casme3, casme_sq, samm, samm_lv
 from .common import REPORT_NAME, ConversionReport, RowNote
 
 Converter = Callable[..., ConversionReport]
@@ -19,6 +21,12 @@ CONVERTERS: dict[str, Converter] = {
     "casme2": casme2.convert,
     "samm": samm.convert,
     "casme3": casme3.convert,
+}
+#: Long-video corpora: they write the spotting contract of :mod:`microau_hf.data.spotting_schema` (one row per
+#: video, frame paths and annotated intervals), not micro-expression samples, so they are kept apart.
+SPOTTING_CONVERTERS: dict[str, Converter] = {
+    "casme_sq": casme_sq.convert,
+    "samm_lv": samm_lv.convert,
 }
 
 
@@ -31,10 +39,12 @@ def convert_corpus(name: str, root: str | Path, out: str | Path, *, with_frames:
     ``with_frames`` also stores every frame of onset..offset; ``cropped`` uses the corpus's own aligned crops (CASME II
     only); ``annotation`` points at the spreadsheet when it is not where the corpus puts it.
     """
-    if name not in CONVERTERS:
-        raise ValueError(f"unknown corpus {name!r}; converters exist for {sorted(CONVERTERS)}")
-    return CONVERTERS[name](root, out, with_frames=with_frames, cropped=cropped, progress=progress,
-                            annotation=annotation, overwrite=overwrite)
+    converter = CONVERTERS.get(name) or SPOTTING_CONVERTERS.get(name)
+    if converter is None:
+        raise ValueError(f"unknown corpus {name!r}; converters exist for {sorted(CONVERTERS)} and, for long "
+                         f"videos (spotting), {sorted(SPOTTING_CONVERTERS)}")
+    return converter(root, out, with_frames=with_frames, cropped=cropped, progress=progress,
+                     annotation=annotation, overwrite=overwrite)
 
 
-__all__ = ["CONVERTERS", "REPORT_NAME", "ConversionReport", "RowNote", "convert_corpus"]
+__all__ = ["CONVERTERS", "REPORT_NAME", "SPOTTING_CONVERTERS", "ConversionReport", "RowNote", "convert_corpus"]
