@@ -50,6 +50,12 @@ def existing_folder(value: str) -> Path:
     return _existing(value, "folder")
 
 
+def video_source(value: str) -> Path:
+    """A video file, or a folder of its frames (an image sequence, as the long-video corpora ship)."""
+    path = _expand(value)
+    return existing_folder(value) if path.is_dir() else existing_file(value)
+
+
 def output_folder(value: str) -> Path:
     """A folder to write into: it may not exist yet, but it may not be a file, and its parent must be creatable."""
     path = _expand(value)

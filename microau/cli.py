@@ -169,18 +169,30 @@ def _add_evaluate(commands, running) -> None:
 
 
 def _add_predict(commands, running) -> None:
-    predict = _subcommand(commands, "predict", "AU probabilities and emotion for a pair, a folder of pairs, or a video",
-                          "microau predict --model outputs/quickstart/checkpoint --onset onset.jpg --apex apex.jpg",
-                          [running])
+    predict = _subcommand(commands, "predict", "AU probabilities and emotion for a pair, a folder of pairs, or the "
+                          "micro-expressions spotted in a video",
+                          "microau predict --model outputs/quickstart/checkpoint --onset onset.jpg --apex apex.jpg\n"
+                          "  microau predict --model outputs/quickstart/checkpoint --video clip.mp4 --out spotted.json "
+                          "--plot timeline.png", [running])
     predict.add_argument("--model", required=True, type=checks.model_source, help="checkpoint folder or Hub id")
     source = predict.add_mutually_exclusive_group(required=True)
     source.add_argument("--onset", type=checks.existing_file, help="onset image (with --apex)")
     source.add_argument("--folder", type=checks.existing_folder,
                         help="folder of pairs: NAME_onset.EXT + NAME_apex.EXT, or subfolders with onset.* and apex.*")
-    source.add_argument("--video", type=checks.existing_file, help="a video; onset and apex are found in it")
+    source.add_argument("--video", type=checks.video_source,
+                        help="a video file, or a folder of its frames (with --fps): its micro-expressions are spotted "
+                             "(onset, apex, offset) and each is scored")
     predict.add_argument("--apex", type=checks.existing_file, help="apex image (with --onset)")
-    predict.add_argument("--every-frame", action="store_true", help="video: score every frame against the onset")
+    predict.add_argument("--every-frame", action="store_true",
+                         help="video: also score every frame against the frame 0.3 s before it (slow: the model runs "
+                              "on every frame)")
+    predict.add_argument("--stride", type=checks.positive_int, default=1,
+                         help="video with --every-frame: score every n-th frame (default %(default)s)")
     predict.add_argument("--max-seconds", type=checks.positive_float, help="video: read at most this many seconds")
+    predict.add_argument("--fps", type=checks.positive_float,
+                         help="video: the frame rate (needed for a folder of frames; overrides a file's header)")
+    predict.add_argument("--plot", type=checks.output_file((".png",)),
+                         help="video: write the time line (region motion, spotted intervals) as a PNG")
     predict.add_argument("--threshold", type=checks.probability, default=0.5,
                          help="an AU is present at or above this probability (default %(default)s)")
     predict.add_argument("--pre-aligned", action="store_true", help=PRE_ALIGNED_HELP)
@@ -246,8 +258,11 @@ def _check_combinations(parser: argparse.ArgumentParser, args: argparse.Namespac
             parser.error("--onset needs --apex")
         if args.apex and not args.onset:
             parser.error("--apex needs --onset")
-        if (args.every_frame or args.max_seconds) and not args.video:
-            parser.error("--every-frame and --max-seconds apply to --video")
+        video_only = [flag for flag, given in (("--every-frame", args.every_frame), ("--max-seconds", args.max_seconds),
+                                                ("--fps", args.fps), ("--plot", args.plot),
+                                                ("--stride", args.stride != 1)) if given]
+        if video_only and not args.video:
+            parser.error(f"{', '.join(video_only)} appl{'ies' if len(video_only) == 1 else 'y'} to --video")
 
 
 def _pin_device(device: str | None) -> None:

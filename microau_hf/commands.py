@@ -120,9 +120,13 @@ def _predict(args: argparse.Namespace) -> int:
                                                  threshold=args.threshold,
                                                  landmarker=None if args.pre_aligned else "auto")
     if args.video:
-        result = predictor.predict_video(args.video, every_frame=args.every_frame, batch_size=args.batch_size,
-                                         max_seconds=args.max_seconds, progress=True)
+        result = predictor.predict_video(args.video, every_frame=args.every_frame, stride=args.stride, fps=args.fps,
+                                         batch_size=args.batch_size, max_seconds=args.max_seconds, progress=True)
         failed = []
+        if args.plot:
+            from .timeline import plot_timeline
+
+            print(f"time line: {plot_timeline(result, args.plot)}")
     else:
         if args.folder:
             result = predictor.predict_folder(args.folder, batch_size=args.batch_size, progress=True)
@@ -141,17 +145,22 @@ def _report_predictions(result, out: Path | str | None) -> None:
     """The full result to ``out`` (``-``: JSON on stdout); otherwise a summary of at most SUMMARY_ITEMS lines."""
     import json
 
-    from .results import VideoPrediction, save_results
+    from .results import VideoPrediction, frames_csv_path, results_document, save_results
 
     video = isinstance(result, VideoPrediction)
     if out == "-":
-        print(json.dumps(result.to_dict() if video else [item.to_dict() for item in result], indent=2))
+        print(json.dumps(results_document(result), indent=2))
         return
     lines = result.summary_lines() if video else [item.summary_line() for item in result]
     print("\n".join(lines[:SUMMARY_ITEMS]))
     if len(lines) > SUMMARY_ITEMS:
         print(f"... and {len(lines) - SUMMARY_ITEMS} more")
-    print(f"wrote {save_results(result, out)}" if out else "(the full result with every probability: --out result.json)")
+    if not out:
+        print("(the full result with every probability: --out result.json)")
+        return
+    print(f"wrote {save_results(result, out)}")
+    if video and Path(out).suffix.lower() == ".csv":
+        print(f"wrote {frames_csv_path(out)} (the per-frame time series)")
 
 
 def _push(args: argparse.Namespace) -> None:

@@ -12,8 +12,8 @@
 are ignored; a half pair is reported as an item with status ``"missing_frame"``, a pair in a format not read here
 (``.gif``, ...) with status ``"unsupported_format"``.
 
-**Videos** follow the rules of :mod:`microau_hf.video`: the onset is the first frame (or ``onset_frame``), the face is
-found and aligned on it once, and the apex is the frame that differs most from it.
+**Videos** are spotted (:mod:`microau_hf.spotting`): the face is tracked on every frame, the brief movements found
+and each micro-expression's onset/apex pair scored as a pair would be (:mod:`microau_hf.video_spotting`).
 """
 
 from __future__ import annotations
@@ -33,14 +33,16 @@ from .aus import NO_EMOTION
 from .checkpoints import CheckpointError, check_checkpoint_folder, load_model
 from .emotion import emotion_probabilities, predict_classes, score_emotions, score_objective_classes
 from .face import FacePreparer, PreparedPair, build_processor, model_inputs
-from .face.io import ImageSource
+from .face.io import IMAGE_SUFFIXES, ImageSource
 from .face.pipeline import LandmarkerChoice
 from .modeling_micro_au_clip import MicroAUClipModel
 from .processing_micro_au_clip import MicroAUClipProcessor
-from .results import AUScore, Prediction, VideoPrediction, save_results
-from .video import ApexTracker, FrameScorer, align_video
+from .face.tracking import FaceTracker
+from .results import AUScore, Prediction, Predictions, SpottedInterval, VideoPrediction, save_results
+from .spotting import MotionSignals, SpottingSettings, find_intervals, spotting_score
+from .video import VideoReadError, VideoSource, open_video
+from .video_spotting import gather_pairs, measure_video
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 
 
 class FolderError(ValueError):
@@ -171,13 +173,13 @@ class MicroAUPredictor:
         names: Sequence[str] | None = None,
         batch_size: int = 16,
         progress: bool = False,
-    ) -> list[Prediction]:
+    ) -> Predictions:
         """Many pairs, ``batch_size`` at a time through the face pipeline and the model (so only one batch of crops is
         held). Unreadable images and faceless frames are listed with their status and message; the others are scored.
         ``progress`` shows a bar (pairs done) on stderr."""
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
-        results: list[Prediction] = []
+        results = Predictions()
         numbered = enumerate(pairs)
         total = len(pairs) if isinstance(pairs, Sized) else None
         with tqdm(total=total, desc="pairs", unit="pair", disable=not progress) as bar:
@@ -188,7 +190,7 @@ class MicroAUPredictor:
                 bar.update(len(chunk))
         return results
 
-    def predict_folder(self, folder: str | os.PathLike, batch_size: int = 16, progress: bool = False) -> list[Prediction]:
+    def predict_folder(self, folder: str | os.PathLike, batch_size: int = 16, progress: bool = False) -> Predictions:
         """Every pair of a folder (see the module's folder rule), sorted by name; half pairs listed as not scored."""
         pairs, missing = find_pairs(folder)
         names = list(pairs)
@@ -199,81 +201,93 @@ class MicroAUPredictor:
                 result.message = result.message.replace(f"{result.name} onset", str(onset), 1)
                 result.message = result.message.replace(f"{result.name} apex", str(apex), 1)
         results += [Prediction(name, status, message) for name, (status, message) in missing.items()]
-        return sorted(results, key=lambda p: p.name)
+        return Predictions(sorted(results, key=lambda p: p.name))
 
     # -- videos ---------------------------------------------------------------------------------------------------
 
-    def frame_scorer(self, onset: PreparedPair, batch_size: int = 16) -> FrameScorer:
-        """Scores aligned frames of one video against its onset; the onset's pixels and regions are made once."""
-        onset_pixels = self.pixel_values([onset.onset])
-        weights = self.processor.region_weights(onset.region_boxes, 1)[0]  # (K, N), as the pairs get them
-
-        def score(crops: list[np.ndarray]) -> np.ndarray:
-            return self.run_model(onset_pixels.expand(len(crops), -1, -1, -1), self.pixel_values(crops), weights)
-
-        return FrameScorer(score, batch_size)
-
     def predict_video(
         self,
-        path: str | os.PathLike,
+        source: VideoSource,
         every_frame: bool = False,
         stride: int = 1,
-        onset_frame: int = 0,
+        fps: float | None = None,
         max_frames: int | None = None,
         max_seconds: float | None = None,
         batch_size: int = 16,
         progress: bool = False,
+        settings: SpottingSettings | None = None,
     ) -> VideoPrediction:
-        """Score a video's onset against its apex (the frame of largest motion), in one streaming pass.
+        """Spot the micro-expressions of a video (a file, a folder of frames or a list of frame paths) and score each.
 
-        ``every_frame`` also scores the onset and every ``stride``-th later frame against the onset, ``batch_size``
-        frames per model call. ``max_frames`` / ``max_seconds`` bound the frames read, the onset included. Raises
+        One pass tracks the face on every frame and measures each AU region's motion; the spotter
+        (:mod:`microau_hf.spotting`) turns that into intervals; a second pass hands each micro- and macro-expression's
+        onset and apex frames to the face pipeline and the model, as a pair. ``every_frame`` also scores every
+        ``stride``-th usable frame against the frame one micro window before it. ``fps`` is needed for image
+        sequences; ``max_frames`` / ``max_seconds`` bound the frames read. Raises
         :class:`~microau_hf.video.VideoReadError`, :class:`~microau_hf.video.VideoTooShortError` or
-        :class:`~microau_hf.face.NoFaceError` (no face in the onset).
+        :class:`~microau_hf.face.NoFaceError` (no usable face in any frame).
         """
         if stride < 1 or batch_size < 1:
             raise ValueError(f"stride and batch_size must be at least 1, got {stride} and {batch_size}")
-        video = align_video(path, self.preparer, onset_frame, max_frames, max_seconds)
-        tracker = ApexTracker(video.onset.onset, video.onset_index)
-        scorer = self.frame_scorer(video.onset, batch_size) if every_frame else None
-        bar = tqdm(total=video.frames_expected, desc="video frames", unit="frame", disable=not progress)
-        try:
-            if scorer:
-                scorer.add(video.onset_index, video.onset.onset)  # the baseline: no movement at all
-            for index, crop in video.frames:
-                tracker.update(index, crop)
-                bar.update(1)
-                if scorer and (index - video.onset_index) % stride == 0:
-                    scorer.add(index, crop)
-        finally:
-            bar.close()
-            video.close()
-        prediction = self.predict_prepared([video.pair(tracker.apex_crop, tracker.apex_index)])[0]
-        truncated_by, note = _reading_note(video, len(tracker.indices))
-        scored, probabilities = scorer.result() if scorer else (None, None)
+        settings = settings or SpottingSettings()
+        stream = open_video(source, fps=fps, max_frames=max_frames, max_seconds=max_seconds)
+        fps = stream.info.fps
+        if fps <= 0:
+            stream.close()
+            raise VideoReadError(f"{stream.info.path}: the video does not say its frame rate; give fps")
+        tracker = FaceTracker(self.preparer.landmarker, settings.feature_size)
+        measured = measure_video(stream, tracker, MotionSignals(self.aus, fps, settings), progress)
+        track = measured.track
+        candidates = find_intervals(measured.signals, track, self.aus, fps, settings)
+        lag = settings.frames(settings.micro_window_s, fps)
+        frame_pairs = _every_frame_pairs(track.segments, lag, stride) if every_frame else []
+        scored = self._score_pairs(source, measured, candidates, frame_pairs, batch_size, progress)
+        intervals = [self._interval(c, track.indices, fps, scored.get((c.onset, c.apex))) for c in candidates]
         return VideoPrediction(
-            path=str(path), fps=video.info.fps, onset_frame=video.onset_index, apex_frame=tracker.apex_index,
-            prediction=prediction, frame_indices=np.array(tracker.indices),
-            motion=np.array(tracker.motions, dtype=np.float32), aus=self.aus, scored_frames=scored,
-            frame_probabilities=probabilities, truncated_by=truncated_by, header_frames=video.info.frame_count,
-            note=note,
+            path=measured.info.path, fps=fps, aus=self.aus, intervals=intervals, frame_indices=track.indices,
+            face_status=[f.status for f in measured.frames], region_motion=measured.signals["micro"],
+            spotting_score=spotting_score(measured.signals["micro"], track.segments, settings), eye_opening=track.eye_opening,
+            threshold=settings.threshold_mads,
+            scored_frames=track.indices[[apex for _, apex in frame_pairs]] if every_frame else None,
+            frame_probabilities=(np.stack([scored[p].probabilities for p in frame_pairs]) if frame_pairs
+                                 else np.zeros((0, len(self.aus)), np.float32)) if every_frame else None,
+            truncated_by=measured.truncated_by, header_frames=measured.info.frame_count, note=measured.note,
         )
 
+    def _score_pairs(self, source, measured, candidates, frame_pairs, batch_size, progress) -> dict:
+        """The model's prediction for each (onset, apex) position pair: the micro- and macro-expressions' and the
+        every-frame pairs, read in one more decode and scored ``batch_size`` at a time."""
+        wanted = [(c.onset, c.apex) for c in candidates if c.kind in SCORED_KINDS] + list(frame_pairs)
+        if not wanted:
+            return {}
+        indices = [f.index for f in measured.frames]
+        name = measured.info.path
+        results: dict[tuple[int, int], Prediction] = {}
+        pairs = gather_pairs(source, sorted(set(wanted), key=lambda p: p[1]), measured.info.fps, len(indices))
+        with tqdm(total=len(set(wanted)), desc="scoring", unit="pair", disable=not progress) as bar:
+            while chunk := list(itertools.islice(pairs, batch_size)):
+                names = [f"{name} frames {indices[onset]}-{indices[apex]}" for (onset, apex), _ in chunk]
+                prepared = self.preparer.prepare_batch([frames for _, frames in chunk], names)
+                for (key, _), prediction in zip(chunk, self.predict_prepared(prepared)):
+                    results[key] = prediction
+                bar.update(len(chunk))
+        return results
 
-#: Containers estimate their frame count; a shortfall of more than this many frames means the file is cut short.
-FRAME_COUNT_TOLERANCE = 1
+    @staticmethod
+    def _interval(candidate, indices: np.ndarray, fps: float, prediction: Prediction | None) -> SpottedInterval:
+        return SpottedInterval(int(indices[candidate.onset]), int(indices[candidate.apex]),
+                               int(indices[candidate.offset]), candidate.kind, candidate.strength, candidate.regions,
+                               fps, prediction)
 
 
-def _reading_note(video, frames_read: int) -> tuple[str, str]:
-    """What stopped the reading short of the video's end (``"frame_limit"``, ``"file_cut_short"`` or ``""``), and a
-    line saying so."""
-    claimed, reached = video.info.frame_count, video.onset_index + frames_read
-    if video.limit is not None and frames_read >= video.limit and (claimed == 0 or claimed > reached):
-        return "frame_limit", f"stopped after {frames_read} frames (the frame limit); the rest was not read"
-    if claimed > reached + FRAME_COUNT_TOLERANCE:
-        return "file_cut_short", (f"the file holds fewer frames than its header claims ({reached} of {claimed} "
-                                  f"decoded): it is cut short or damaged")
-    return "", ""
+#: The kinds of spotted interval the model scores; blinks and head motion are listed, not scored.
+SCORED_KINDS = ("micro", "macro")
+
+
+def _every_frame_pairs(segments: np.ndarray, lag: int, stride: int) -> list[tuple[int, int]]:
+    """(onset, apex) positions for every ``stride``-th frame whose frame ``lag`` before lies in its segment."""
+    return [(apex - lag, apex) for apex in range(lag, len(segments), stride)
+            if segments[apex] >= 0 and segments[apex - lag] == segments[apex]]
 
 
 # ----------------------------------------------------------------------------------------------------------------

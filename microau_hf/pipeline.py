@@ -11,8 +11,10 @@ Each input gives one dict: ``aus`` (``{"au": 12, "label": "AU12 Lip corner pulle
 by AU number), ``present`` (the AUs at or above ``threshold``), ``emotion`` and ``emotion_scores`` (from the AU
 probabilities through FACS prototypes, never from emotion labels), ``objective_class``, and the face pipeline's
 ``status``, ``message`` and ``num_faces``. A pair whose face cannot be found is not an error: its ``status`` says why
-and ``aus`` is empty. A video adds ``onset_frame``, ``apex_frame``, ``apex_time_s``, ``fps``, ``frames_read``,
-``truncated`` and, with ``every_frame=True``, ``frames`` (per frame: time, motion and each AU's probability).
+and ``aus`` is empty. A video (a file or a folder of frames) gives its spotted ``intervals`` (each with
+``kind``, ``onset_frame``, ``apex_frame``, ``offset_frame``, their times, and for micro- and macro-expressions the
+pair's result as above), ``fps``, ``frames_read``, ``unusable_frames``, ``truncated``, ``note`` and, with
+``every_frame=True``, ``frames`` (the per-frame time series with each AU's probability).
 
 A list of inputs gives a list of results; so a pair must be a tuple or a dict, never a list.
 """
@@ -36,7 +38,7 @@ TASK = "micro-au-detection"
 class MicroAUDetectionPipeline(Pipeline):
     """Micro-expression AU detection on an onset/apex pair or a video, with the emotion estimated from the AUs.
 
-    Call parameters: ``threshold`` (default 0.5); for videos ``every_frame``, ``stride``, ``onset_frame``,
+    Call parameters: ``threshold`` (default 0.5); for videos ``every_frame``, ``stride``, ``fps``,
     ``max_frames``, ``max_seconds`` and ``video_batch_size`` (see :meth:`MicroAUPredictor.predict_video`).
     Construction also takes ``landmarker`` (``"auto"``, a backend, or ``None`` for pre-aligned crops).
     """
@@ -60,12 +62,12 @@ class MicroAUDetectionPipeline(Pipeline):
         threshold: float | None = None,
         every_frame: bool | None = None,
         stride: int | None = None,
-        onset_frame: int | None = None,
+        fps: float | None = None,
         max_frames: int | None = None,
         max_seconds: float | None = None,
         video_batch_size: int | None = None,
     ) -> tuple[dict, dict, dict]:
-        video = dict(every_frame=every_frame, stride=stride, onset_frame=onset_frame, max_frames=max_frames,
+        video = dict(every_frame=every_frame, stride=stride, fps=fps, max_frames=max_frames,
                      max_seconds=max_seconds, batch_size=video_batch_size)
         preprocess = {name: value for name, value in video.items() if value is not None}
         postprocess = {} if threshold is None else {"threshold": float(threshold)}
@@ -141,10 +143,15 @@ def _result(prediction: Prediction, threshold: float) -> dict[str, Any]:
 
 
 def _video_result(video: VideoPrediction, threshold: float) -> dict[str, Any]:
-    result = _result(video.prediction, threshold)
-    result.update(onset_frame=video.onset_frame, apex_frame=video.apex_frame, apex_time_s=video.time(video.apex_frame),
-                  fps=video.fps, frames_read=len(video.frame_indices), truncated=video.truncated,
-                  truncated_by=video.truncated_by, note=video.note)
+    intervals = []
+    for interval in video.intervals:
+        row = {k: v for k, v in interval.to_dict().items() if k not in ("prediction", "present", "emotion")}
+        if interval.prediction is not None:
+            row.update(_result(interval.prediction, threshold))
+        intervals.append(row)
+    result = {"intervals": intervals, "fps": video.fps, "frames_read": len(video.frame_indices),
+              "unusable_frames": video.unusable_runs(), "truncated": video.truncated,
+              "truncated_by": video.truncated_by, "note": video.note}
     if video.scored_frames is not None:
         result["frames"] = video.frame_rows()
     return result

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from .atomic import atomic_write_text
+from .face.tracking import USABLE_STATUSES
 
 
 @dataclass
@@ -79,19 +80,76 @@ class Prediction:
 
 
 @dataclass
+class SpottedInterval:
+    """One movement spotted in a video: frames (the video's numbers), kind and, for micro- and macro-expressions,
+    the model's prediction on its onset/apex pair. ``kind`` is ``"micro"``, ``"macro"``, ``"blink"`` or
+    ``"head_motion"``; only micro-expressions are *the* result, the others are listed so a person can check them."""
+
+    onset_frame: int
+    apex_frame: int
+    offset_frame: int
+    kind: str
+    strength: float  # the peak, in MADs above its regions' noise
+    regions: list[int]  # AUs whose regions moved most, strongest first
+    fps: float = 0.0
+    prediction: Prediction | None = None
+
+    def time(self, frame: int) -> float | None:
+        return round(frame / self.fps, 4) if self.fps > 0 else None
+
+    @property
+    def duration_s(self) -> float | None:
+        return round((self.offset_frame - self.onset_frame + 1) / self.fps, 4) if self.fps > 0 else None
+
+    def to_dict(self) -> dict[str, Any]:
+        scored = self.prediction is not None and self.prediction.ok
+        return {"kind": self.kind, "onset_frame": self.onset_frame, "apex_frame": self.apex_frame,
+                "offset_frame": self.offset_frame, "onset_time_s": self.time(self.onset_frame),
+                "apex_time_s": self.time(self.apex_frame), "offset_time_s": self.time(self.offset_frame),
+                "duration_s": self.duration_s, "strength": round(self.strength, 3), "moved_regions": self.regions,
+                "prediction": self.prediction.to_dict() if self.prediction is not None else None,
+                "present": self.prediction.present if scored else [],
+                "emotion": self.prediction.emotion if scored else None}
+
+    def to_row(self) -> dict[str, Any]:
+        """One flat CSV row: the interval, then its prediction's columns."""
+        row = {k: v for k, v in self.to_dict().items() if k not in ("prediction", "present", "emotion")}
+        row["moved_regions"] = "+".join(str(a) for a in self.regions)
+        if self.prediction is not None:
+            row.update({k: v for k, v in self.prediction.to_row().items() if k not in ("name",)})
+        return row
+
+    def summary_line(self) -> str:
+        when = (f" ({self.time(self.onset_frame):.2f}-{self.time(self.offset_frame):.2f} s)"
+                if self.fps > 0 else "")
+        head = f"{self.kind} frames {self.onset_frame}-{self.offset_frame}{when}, apex {self.apex_frame}"
+        if self.prediction is None:
+            return f"{head}: moved regions AU{', AU'.join(map(str, self.regions))}"
+        return f"{head}: {self.prediction.summary_line().split(': ', 1)[-1]}"
+
+
+@dataclass
 class VideoPrediction:
-    """A video: its onset/apex prediction, the motion curve and, with ``every_frame``, per-frame probabilities."""
+    """A video: the spotted intervals and the per-frame time series.
+
+    ``frame_indices``, ``face_status``, ``region_motion`` (``(F, K)``: the micro-window motion of each AU region, gray
+    levels), ``spotting_score`` (``(F,)``: the strongest regions' motion in MADs over their noise) and
+    ``eye_opening`` hold one entry per frame read; ``frame_probabilities`` (``(S, K)``, with ``every_frame``) one row
+    per frame of ``scored_frames``, each scored as an apex against the frame one micro window before it.
+    """
 
     path: str
     fps: float
-    onset_frame: int
-    apex_frame: int
-    prediction: Prediction  # the onset/apex pair
-    frame_indices: np.ndarray  # (F,) every frame read, the onset first
-    motion: np.ndarray  # (F,) mean absolute difference of each aligned frame to the onset (0..255)
     aus: list[int]
-    scored_frames: np.ndarray | None = None  # (S,) frames scored against the onset
-    frame_probabilities: np.ndarray | None = None  # (S, K) per-frame AU probabilities, in the order of ``aus``
+    intervals: list[SpottedInterval]
+    frame_indices: np.ndarray
+    face_status: list[str]
+    region_motion: np.ndarray
+    spotting_score: np.ndarray
+    eye_opening: np.ndarray
+    threshold: float  # the spotting score a peak must reach
+    scored_frames: np.ndarray | None = None
+    frame_probabilities: np.ndarray | None = None
     truncated_by: str = ""  # why the video was not read to its end: "frame_limit", "file_cut_short", or "" (it was)
     header_frames: int = 0  # the frame count the container claims (0: unknown)
     note: str = ""  # why the video was not read to its end, in one line
@@ -101,51 +159,143 @@ class VideoPrediction:
         """The video was not read to its end (``truncated_by`` says why, ``note`` in words)."""
         return bool(self.truncated_by)
 
+    @property
+    def micro_expressions(self) -> list[SpottedInterval]:
+        return [i for i in self.intervals if i.kind == "micro"]
+
     def time(self, frame: int) -> float | None:
         return round(frame / self.fps, 4) if self.fps > 0 else None
 
+    def unusable_runs(self) -> list[dict[str, Any]]:
+        """Runs of consecutive frames without a usable face: ``{"status", "first_frame", "last_frame", "frames"}``."""
+        runs: list[dict[str, Any]] = []
+        for index, status in zip(self.frame_indices.tolist(), self.face_status):
+            if status in USABLE_STATUSES:
+                continue
+            if runs and runs[-1]["status"] == status and runs[-1]["last_frame"] == index - 1:
+                runs[-1]["last_frame"] = index
+                runs[-1]["frames"] += 1
+            else:
+                runs.append({"status": status, "first_frame": index, "last_frame": index, "frames": 1})
+        return runs
+
     def frame_rows(self) -> list[dict[str, Any]]:
-        """One row per frame read: frame, time, motion, and the AU probabilities where the frame was scored."""
+        """One row per frame read: frame, time, face status, spotting score, eye opening, each AU region's motion,
+        and the AU probabilities where the frame was scored."""
         scored = {}
         if self.scored_frames is not None:
             scored = {int(i): p for i, p in zip(self.scored_frames, self.frame_probabilities)}
         rows = []
-        for index, value in zip(self.frame_indices.tolist(), self.motion.tolist()):
-            row = {"frame": index, "time_s": self.time(index), "motion": round(value, 4)}
+        for position, index in enumerate(self.frame_indices.tolist()):
+            row = {"frame": index, "time_s": self.time(index), "face_status": self.face_status[position],
+                   "spotting_score": _rounded(self.spotting_score[position]),
+                   "eye_opening": _rounded(self.eye_opening[position])}
+            row.update({f"motion_AU{au}": _rounded(v) for au, v in zip(self.aus, self.region_motion[position])})
             if index in scored:
                 row.update({f"AU{au}": round(float(p), 6) for au, p in zip(self.aus, scored[index])})
             rows.append(row)
         return rows
 
     def summary_lines(self) -> list[str]:
-        """A few lines for a person: what was read, where the apex is, and the pair's prediction."""
-        apex_time = self.time(self.apex_frame)
-        lines = [f"{self.path}: {len(self.frame_indices)} frames read at {self.fps:g} fps; onset frame "
-                 f"{self.onset_frame}, apex frame {self.apex_frame}" + (f" ({apex_time:.2f} s)" if apex_time else "")]
+        """A few lines for a person: what was read, the faces, then each spotted interval."""
+        micro = self.micro_expressions
+        lines = [f"{self.path}: {len(self.frame_indices)} frames read at {self.fps:g} fps; {len(micro)} "
+                 f"micro-expression{'s' if len(micro) != 1 else ''} spotted"]
         if self.note:
             lines.append(f"note: {self.note}")
-        if self.scored_frames is not None:
-            lines.append(f"{len(self.scored_frames)} frames scored against the onset (per-frame probabilities in --out)")
-        return lines + [self.prediction.summary_line()]
+        unusable = self.unusable_runs()
+        if unusable:
+            count = sum(run["frames"] for run in unusable)
+            first = unusable[0]
+            lines.append(f"{count} frames without a usable face, first frames {first['first_frame']}-"
+                         f"{first['last_frame']} ({first['status'].replace('_', ' ')})")
+        if not micro:
+            lines.append("no micro-expression: nothing moved briefly above the noise")
+        return lines + [i.summary_line() for i in sorted(self.intervals, key=lambda i: i.onset_frame)]
 
     def to_dict(self) -> dict[str, Any]:
-        keys = ("path", "fps", "onset_frame", "apex_frame", "truncated", "truncated_by", "note", "header_frames")
-        return {**{k: getattr(self, k) for k in keys}, "apex_time_s": self.time(self.apex_frame),
-                "frames_read": len(self.frame_indices), "prediction": self.prediction.to_dict(),
+        keys = ("path", "fps", "truncated", "truncated_by", "note", "header_frames", "threshold")
+        return {**{k: getattr(self, k) for k in keys}, "frames_read": len(self.frame_indices), "aus": self.aus,
+                "intervals": [i.to_dict() for i in self.intervals], "unusable_frames": self.unusable_runs(),
                 "frames": self.frame_rows()}
+
+    def to_dataframe(self, table: str = "intervals"):
+        """``"intervals"`` (one row per spotted interval) or ``"frames"`` (the time series) as a pandas DataFrame."""
+        pandas = _pandas()
+        if table == "intervals":
+            return pandas.DataFrame([i.to_row() for i in self.intervals])
+        if table == "frames":
+            return pandas.DataFrame(self.frame_rows())
+        raise ValueError(f"table is 'intervals' or 'frames', not {table!r}")
+
+
+def _rounded(value: float) -> float | None:
+    return None if value is None or not np.isfinite(value) else round(float(value), 4)
+
+
+def _pandas():
+    try:
+        import pandas
+    except ImportError:
+        raise ImportError("to_dataframe() needs pandas: pip install pandas") from None
+    return pandas
+
+
+class Predictions(list):
+    """A list of :class:`Prediction` (what ``predict_pairs`` and ``predict_folder`` return), with the table views."""
+
+    def to_dicts(self) -> list[dict[str, Any]]:
+        return [p.to_dict() for p in self]
+
+    def to_dataframe(self):
+        """One row per pair (the CSV's columns) as a pandas DataFrame."""
+        return _pandas().DataFrame([p.to_row() for p in self])
+
+
+#: The version of the results JSON (docs/results_schema.md); bumped when a field changes meaning or goes away.
+SCHEMA_VERSION = 2
+SCHEMA_NAME = "micro-au-clip/results"
+
+
+def results_document(results: Sequence[Prediction] | VideoPrediction) -> dict[str, Any]:
+    """The one JSON shape for every result: ``{"schema", "schema_version", "kind", ...}`` with ``kind`` ``"pairs"``
+    (``"items"``: one object per pair) or ``"video"`` (``"video"``: the video's object)."""
+    header = {"schema": SCHEMA_NAME, "schema_version": SCHEMA_VERSION}
+    if isinstance(results, VideoPrediction):
+        return {**header, "kind": "video", "video": results.to_dict()}
+    return {**header, "kind": "pairs", "items": [p.to_dict() for p in results]}
 
 
 def save_results(results: Sequence[Prediction] | VideoPrediction, path: str | os.PathLike) -> Path:
-    """Write predictions (or a video's result) as ``.json`` or ``.csv``: one row per pair, or per frame of a video."""
+    """Write predictions (or a video's result) as ``.json`` (:func:`results_document`) or ``.csv``: one row per pair;
+    for a video, one row per spotted interval, and the per-frame time series in :func:`frames_csv_path` beside it."""
     out = Path(path)
     if out.suffix.lower() not in (".json", ".csv"):
         raise ValueError(f"{out}: results are written as .json or .csv, not {out.suffix or 'no suffix'!r}")
     video = isinstance(results, VideoPrediction)
     if out.suffix.lower() == ".json":
-        payload = results.to_dict() if video else [p.to_dict() for p in results]
-        return atomic_write_text(out, json.dumps(payload, indent=2) + "\n")
-    rows = results.frame_rows() if video else [p.to_row() for p in results]
-    columns = list(dict.fromkeys(key for row in rows for key in row))  # failed items lack the AU columns
+        return atomic_write_text(out, json.dumps(results_document(results), indent=2) + "\n")
+    if video:  # two tables: the intervals in the file named, the time series beside it
+        save_table([i.to_row() for i in results.intervals], out, empty_columns=INTERVAL_COLUMNS)
+        save_table(results.frame_rows(), frames_csv_path(out))
+        return out
+    return save_table([p.to_row() for p in results], out)
+
+
+#: The interval CSV's columns when nothing was spotted (the header is still written).
+INTERVAL_COLUMNS = ("kind", "onset_frame", "apex_frame", "offset_frame", "onset_time_s", "apex_time_s",
+                    "offset_time_s", "duration_s", "strength", "moved_regions")
+
+
+def frames_csv_path(path: str | os.PathLike) -> Path:
+    """Where a video's per-frame CSV goes beside its interval CSV: ``result.csv`` -> ``result.frames.csv``."""
+    path = Path(path)
+    return path.with_name(f"{path.stem}.frames{path.suffix}")
+
+
+def save_table(rows: list[dict[str, Any]], out: Path, empty_columns: Sequence[str] = ()) -> Path:
+    """Rows as a CSV file, written atomically; the columns are the union of the rows' keys in order."""
+    columns = list(dict.fromkeys(key for row in rows for key in row)) or list(empty_columns)  # failed items lack AUs
     table = io.StringIO(newline="")
     writer = csv.DictWriter(table, fieldnames=columns, restval="")
     writer.writeheader()

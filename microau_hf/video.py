@@ -1,17 +1,11 @@
-"""Videos: frames streamed one at a time, one alignment taken from the onset, the apex found by motion.
+"""Videos: a video file, a folder of frames or a list of frame paths, streamed one frame at a time.
 
-The rules, as :meth:`~microau_hf.inference.MicroAUPredictor.predict_video` applies them:
-
-* **Onset** is the frame at ``onset_frame`` (default 0, the first frame): the corpora define the onset as the frame
-  where the movement starts, and a clip handed to us usually starts there. The face is found on the onset only, and
-  the onset's similarity transform aligns *every* later frame, exactly as the face pipeline aligns an apex: fitting
-  each frame separately would pull its landmarks back onto the canonical face and erase the very movement we look for.
-* **Motion** of a frame is the mean absolute difference between its aligned crop and the onset's (0..255 scale).
-  The **apex** is the frame of largest motion (the first one on ties): the usual estimate when no apex is annotated.
-  Head motion and lighting changes count as motion too, as in every difference-based apex spotter.
-* **Memory** stays flat: OpenCV decodes one frame at a time, and only the onset crop, the best apex crop so far and
-  one batch of crops are held, so an hour of video needs the memory of a few frames (plus a few floats a frame).
-* **Limits**: ``max_frames`` / ``max_seconds`` count from the onset, the onset included.
+:func:`open_video` gives a :class:`FrameStream` whatever the source: OpenCV decodes a file one frame at a time (so
+an hour of video needs the memory of a few frames), an image sequence is read in the order of the numbers in its
+file names (``img2`` before ``img10``), and ``max_frames`` / ``max_seconds`` bound what is read. After reading, the
+stream says whether the file held fewer frames than its header claims. What is done with the frames (tracking the
+face, spotting) lives in :mod:`microau_hf.face.tracking`, :mod:`microau_hf.spotting` and
+:meth:`~microau_hf.inference.MicroAUPredictor.predict_video`.
 
 OpenCV is imported when a video is opened, so ``import microau_hf`` does not pay for it.
 """
@@ -19,19 +13,20 @@ OpenCV is imported when a video is opened, so ``import microau_hf`` does not pay
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import logging
 import math
 import os
-from collections.abc import Callable, Iterable, Iterator
+import re
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Union
 
 import numpy as np
-from PIL import Image
 
-from .face import FacePreparer, ImageLoadError, PreparedPair
-from .face.io import check_pixel_count
-from .face.align import warp
+from .face import ImageLoadError
+from .face.io import IMAGE_SUFFIXES, check_pixel_count
 
 logger = logging.getLogger(__name__)
 
@@ -158,100 +153,123 @@ def frame_limit(info: VideoInfo, max_frames: int | None, max_seconds: float | No
     return min(limits) if limits else None
 
 
-class FrameAligner:
-    """Aligns any frame of one video with the transform found on its onset (or, without landmarks, resizes it)."""
+class FrameStream:
+    """The frames of one video file or image sequence, read one at a time: ``info`` and ``frames`` (``(index, RGB
+    uint8 frame)``, within the limit). ``frames_read`` counts what was decoded so far."""
 
-    def __init__(self, transform: np.ndarray | None, size: int):
-        self.transform = transform
-        self.size = size
+    def __init__(self, info: VideoInfo, frames: Iterator[tuple[int, np.ndarray]], limit: int | None):
+        self.info = info
+        self.limit = limit
+        self.frames_read = 0
+        self._frames = frames
 
-    def __call__(self, frame: np.ndarray) -> np.ndarray:
-        if self.transform is None:
-            # The template path of FacePreparer: the whole frame is the crop, resized bicubically like the processor.
-            return np.asarray(Image.fromarray(frame).resize((self.size, self.size), Image.BICUBIC))
-        return warp(frame, self.transform, self.size)
-
-
-@dataclass
-class AlignedVideo:
-    """A video aligned on its onset. ``onset`` is the face pipeline's result for the onset frame (its ``apex`` is the
-    onset crop too); ``frames`` streams ``(index, aligned crop)`` for the frames after it, within the limits."""
-
-    info: VideoInfo
-    onset_index: int
-    onset: PreparedPair
-    aligner: FrameAligner
-    frames: Iterator[tuple[int, np.ndarray]]
-    limit: int | None
-
-    def pair(self, apex_crop: np.ndarray, apex_index: int) -> PreparedPair:
-        """The onset/apex sample for the model: the onset's regions and landmarks, this apex crop."""
-        name = f"{self.info.path} frames {self.onset_index}-{apex_index}"
-        return dataclasses.replace(self.onset, name=name, apex=apex_crop)
+    def __iter__(self) -> Iterator[tuple[int, np.ndarray]]:
+        for item in self._frames:
+            self.frames_read += 1
+            yield item
 
     @property
     def frames_expected(self) -> int | None:
-        """How many frames ``frames`` should yield, by the container's count and the limits (``None``: unknown)."""
-        claimed = self.info.frame_count - self.onset_index if self.info.frame_count > 0 else None
-        bounds = [n for n in (claimed, self.limit) if n is not None]
-        return max(min(bounds) - 1, 0) if bounds else None
+        """How many frames the stream should yield, by the container's count and the limit (``None``: unknown)."""
+        bounds = [n for n in (self.info.frame_count or None, self.limit) if n is not None]
+        return min(bounds) if bounds else None
+
+    def reading_note(self) -> tuple[str, str]:
+        """What stopped the reading short of the end (``"frame_limit"``, ``"file_cut_short"`` or ``""``), and a line
+        saying so; call it after the frames are used up."""
+        claimed, read = self.info.frame_count, self.frames_read
+        if self.limit is not None and read >= self.limit and (claimed == 0 or claimed > read):
+            return "frame_limit", f"stopped after {read} frames (the frame limit); the rest was not read"
+        if claimed > read + FRAME_COUNT_TOLERANCE:
+            return "file_cut_short", (f"the file holds fewer frames than its header claims ({read} of {claimed} "
+                                      f"decoded): it is cut short or damaged")
+        return "", ""
 
     def close(self) -> None:
-        """Release the video before the frames are used up."""
-        self.frames.close()
+        self._frames.close()
 
 
-def align_video(
-    path: str | os.PathLike,
-    preparer: FacePreparer,
-    onset_frame: int = 0,
+#: Containers estimate their frame count; a shortfall of more than this many frames means the file is cut short.
+FRAME_COUNT_TOLERANCE = 1
+
+VideoSource = Union[str, os.PathLike, Sequence[Union[str, os.PathLike]]]
+
+
+def image_sequence(source: VideoSource) -> list[Path] | None:
+    """The frames of an image-sequence source (a folder of images, or a list of image paths) in time order, by the
+    last number in each name (``img2`` before ``img10``); ``None`` for a video file."""
+    if isinstance(source, (str, os.PathLike)):
+        if not Path(source).is_dir():
+            return None
+        paths = [p for p in Path(source).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES]
+        if not paths:
+            raise VideoReadError(f"{source}: a folder without images ({', '.join(IMAGE_SUFFIXES)})")
+    else:
+        paths = [Path(p) for p in source]
+        if not paths:
+            raise VideoReadError("an empty list of frames")
+    return sorted(paths, key=_frame_number) if isinstance(source, (str, os.PathLike)) else paths
+
+
+def _frame_number(path: Path) -> tuple[int, str]:
+    numbers = re.findall(r"\d+", path.stem)
+    return (int(numbers[-1]) if numbers else -1, path.name)
+
+
+def open_video(
+    source: VideoSource,
+    fps: float | None = None,
     max_frames: int | None = None,
     max_seconds: float | None = None,
-) -> AlignedVideo:
-    """Open a video, find and align the face on its onset, and stream the later frames aligned the same way.
+) -> FrameStream:
+    """A video file, a folder of frames or a list of frame paths as one :class:`FrameStream`.
 
-    Raises :class:`VideoReadError` (missing or undecodable file, no onset frame), :class:`VideoTooShortError` (no
-    frame after the onset) or :class:`~microau_hf.face.NoFaceError` (no face in the onset).
+    ``fps`` is required for image sequences (their files carry no frame rate) and overrides a video's header
+    otherwise. Raises :class:`VideoReadError` (missing, undecodable, over the pixel bound).
     """
-    info = probe_video(path)
+    sequence = image_sequence(source)
+    if sequence is None:
+        info = probe_video(source)
+        if fps:
+            info = dataclasses.replace(info, fps=float(fps))
+        frames = iter_frames(source)
+    else:
+        if not fps:
+            raise VideoReadError(f"{_describe(source)}: image frames carry no frame rate; give fps")
+        first = _load_frame(sequence[0])
+        info = VideoInfo(_describe(source), float(fps), len(sequence), first.shape[1], first.shape[0])
+        frames = (( i, _load_frame(p)) for i, p in enumerate(sequence))
     try:
-        check_pixel_count(info.width, info.height, str(path))
+        check_pixel_count(info.width, info.height, info.path)
     except ImageLoadError as err:
         raise VideoReadError(str(err)) from None
     limit = frame_limit(info, max_frames, max_seconds)
-    frames = iter_frames(path, start=onset_frame, max_frames=limit)
+    if limit is not None:
+        frames = itertools.islice(frames, limit)
+    return FrameStream(info, _closing(frames), limit)
+
+
+def _closing(frames: Iterable) -> Iterator:
     try:
-        first = next(frames, None)
-        if first is None:
-            raise VideoReadError(f"{path}: cannot decode frame {onset_frame} (the onset); the file is empty or broken")
-        onset_index, onset_rgb = first
-        onset = _prepare_onset(preparer, onset_rgb, f"{path} (frame {onset_index})")
-        second = next(frames, None)
-        if second is None:
-            raise VideoTooShortError(f"{path}: only one frame from the onset on; a video needs at least two")
-    except BaseException:
-        frames.close()  # release the capture now, not whenever the generator is collected
-        raise
-    aligner = FrameAligner(onset.extra.get("transform"), preparer.image_size)
-    return AlignedVideo(info, onset_index, onset, aligner, _aligned(second, frames, aligner), limit)
-
-
-def _prepare_onset(preparer: FacePreparer, frame: np.ndarray, name: str) -> PreparedPair:
-    """The face pipeline on the onset; its NoFaceError reads ``<file> (frame i) onset: no face found``."""
-    try:
-        return preparer.prepare(frame, frame, name)
-    except ImageLoadError as err:  # a frame too small to hold a usable face
-        raise VideoReadError(str(err)) from None
-
-
-def _aligned(first: tuple[int, np.ndarray], rest: Iterator, aligner: FrameAligner) -> Iterator[tuple[int, np.ndarray]]:
-    index, frame = first
-    yield index, aligner(frame)
-    try:
-        for index, frame in rest:
-            yield index, aligner(frame)
+        yield from frames
     finally:
-        rest.close()
+        if hasattr(frames, "close"):
+            frames.close()
+
+
+def _describe(source: VideoSource) -> str:
+    if isinstance(source, (str, os.PathLike)):
+        return str(source)
+    return f"{Path(source[0]).parent} ({len(source)} frames)" if len(source) else "<no frames>"
+
+
+def _load_frame(path: Path) -> np.ndarray:
+    from .face.io import load_image
+
+    try:
+        return load_image(path)
+    except ImageLoadError as err:
+        raise VideoReadError(str(err)) from None
 
 
 def motion(onset_crop: np.ndarray, crop: np.ndarray) -> float:
@@ -261,78 +279,19 @@ def motion(onset_crop: np.ndarray, crop: np.ndarray) -> float:
     return float(cv2.absdiff(onset_crop, crop).mean())
 
 
-class ApexTracker:
-    """Follows the motion of each frame against the onset and keeps the crop of the largest (the apex so far)."""
-
-    def __init__(self, onset_crop: np.ndarray, onset_index: int = 0):
-        self.onset_crop = onset_crop
-        self.indices: list[int] = [onset_index]
-        self.motions: list[float] = [0.0]
-        self.apex_index: int | None = None
-        self.apex_crop: np.ndarray | None = None
-        self._best = -1.0
-
-    def update(self, index: int, crop: np.ndarray) -> float:
-        value = motion(self.onset_crop, crop)
-        self.indices.append(index)
-        self.motions.append(value)
-        if value > self._best:  # strict: the first frame wins a tie
-            self._best, self.apex_index, self.apex_crop = value, index, crop.copy()
-        return value
-
-
-class FrameScorer:
-    """Gathers aligned frames into batches and scores each batch with ``score`` (crops -> ``(B, K)`` probabilities),
-    so the model sees ``batch_size`` frames a call and no more than that are held."""
-
-    def __init__(self, score: Callable[[list[np.ndarray]], np.ndarray], batch_size: int = 16):
-        self.score = score
-        self.batch_size = batch_size
-        self.indices: list[int] = []
-        self.pending: list[np.ndarray] = []
-        self.chunks: list[np.ndarray] = []
-
-    def add(self, index: int, crop: np.ndarray) -> None:
-        self.indices.append(index)
-        self.pending.append(crop)
-        if len(self.pending) == self.batch_size:
-            self.flush()
-
-    def flush(self) -> None:
-        if self.pending:
-            self.chunks.append(self.score(self.pending))
-            self.pending = []
-
-    def result(self) -> tuple[np.ndarray, np.ndarray]:
-        """The scored frame indices ``(S,)`` and their probabilities ``(S, K)``."""
-        self.flush()
-        return np.array(self.indices), np.concatenate(self.chunks)
-
-
-def find_apex(video: AlignedVideo) -> ApexTracker:
-    """Read the whole (limited) video and return the tracker holding its apex and motion curve."""
-    tracker = ApexTracker(video.onset.onset, video.onset_index)
-    for index, crop in video.frames:
-        tracker.update(index, crop)
-    return tracker
-
-
 __all__ = [
-    "AlignedVideo",
-    "ApexTracker",
-    "FrameAligner",
-    "FrameScorer",
+    "FrameStream",
     "VIDEO_SUFFIXES",
     "VideoError",
     "VideoInfo",
     "VideoReadError",
     "VideoTooShortError",
-    "align_video",
-    "find_apex",
     "frame_limit",
+    "image_sequence",
     "is_video_path",
     "iter_frames",
     "motion",
+    "open_video",
     "probe_video",
     "write_video",
 ]

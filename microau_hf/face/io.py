@@ -19,6 +19,8 @@ from ..processing_micro_au_clip import to_rgb_array
 
 ImageSource = Union[str, os.PathLike, Image.Image, np.ndarray]
 
+#: The image formats read here (any case).
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 #: Frames smaller than this on either side hold too few pixels for a face crop worth detecting AUs in.
 MIN_SIDE = 64
 #: Frames larger than this (pixels) are refused before they are decoded: 25 MP is a 6000x4000 camera photo, far more
@@ -107,4 +109,4 @@ def load_pair(
     return first, second
 
 
-__all__ = ["ImageLoadError", "MAX_PIXELS", "MIN_SIDE", "check_pixel_count", "describe", "load_image", "load_pair"]
+__all__ = ["IMAGE_SUFFIXES", "ImageLoadError", "MAX_PIXELS", "MIN_SIDE", "check_pixel_count", "describe", "load_image", "load_pair"]

@@ -1,0 +1,323 @@
+"""Spotting micro-expressions in a long video: where the face moved briefly, and back, in each AU region.
+
+Every usable frame is aligned on its rigid points (:mod:`microau_hf.face.tracking`), turned to gray, blurred and
+divided by its mean brightness (so a light flicker is not motion). Then, for each frame ``t`` and each AU region:
+
+    motion_k(t) = min( |F(t) - F(t - k)|, |F(t) - F(t + k)| )       (mean over the region's pixels)
+
+where ``F(t +- k)`` is the mean of the three frames around ``t +- k``. A movement that rises and falls back within
+``2k`` frames differs from *both* sides at its apex; a step (a head that settles in a new pose, a face that stays
+smiling) differs from one side only and scores ~0. It is the feature-difference idea of Moilanen et al. (ICPR 2014),
+the baseline of the MEGC spotting challenges, with a minimum in place of their mean so that steps cancel.
+
+Three window sizes are computed: ``micro`` (``k`` = 0.3 s, a micro-expression lasts at most 0.5 s), ``long`` (1 s)
+and ``macro`` (2 s). A micro-expression is a peak of the micro signal that the long window does not see as larger:
+a movement longer than ~0.6 s keeps growing with the window, a brief one does not.
+
+Decisions, in :func:`find_intervals`:
+
+* each region's signal is divided by its own noise (median and MAD over the segment), so a talking mouth does not
+  drown a still brow, and a peak must stand ``threshold_mads`` MADs above its region's median *and* move at least
+  ``min_motion`` gray levels (so a perfectly still video gives no interval);
+* onset and offset: where the peak's regions fall back under ``extent_fraction`` of the peak; a peak narrower
+  than ``min_duration_s`` is a one-frame glitch (a landmark fit off for one frame) and is dropped;
+* a peak is part of a longer movement, a macro-expression (listed, labelled ``"macro"``), when its long-window
+  response exceeds the micro one by more than ``1 / micro_ratio`` (it keeps growing past 0.3 s), when the frames
+  a micro window before and after it differ by more than ``return_fraction`` of the peak (the face did not come
+  back: the rising or falling edge of a longer movement), or when it is wider than ``micro_max_s``; overlapping
+  macro intervals are merged;
+* a peak in the upper face during a blink (the eye opening drops below ``blink_drop`` of its median) is a blink, and a
+  peak during an out-of-plane head turn (``head_turn`` interocular distances of nose shift) is head motion: both listed
+  with their kind, never as micro-expressions;
+* no interval contains a frame without a usable face or spans a cut.
+
+Memory: the frames of one macro window (4 s) are held as small crops; per frame, a few floats per region are kept.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .aus import get_au
+from .face.tracking import TrackedFrame
+
+#: The window half-widths, in seconds, in the order the signals are stored.
+WINDOWS = ("micro", "long", "macro")
+#: The signals stored per frame: each window's motion, then how much the micro window's two sides differ.
+SIGNALS = (*WINDOWS, "micro_sides")
+
+
+@dataclass(frozen=True)
+class SpottingSettings:
+    """How the spotter decides; the defaults were chosen on the benchmark's dev videos only (docs/spotting/)."""
+
+    feature_size: int = 96  # px, side of the aligned gray crops compared
+    micro_window_s: float = 0.3
+    long_window_s: float = 1.0
+    macro_window_s: float = 2.0
+    micro_max_s: float = 0.5  # longest micro-expression (onset to offset)
+    min_duration_s: float = 0.1  # shorter peaks are one-frame glitches (a landmark fit off for a frame), dropped
+    threshold_mads: float = 6.0
+    min_motion: float = 0.6  # gray levels (of 255, at mean brightness 128)
+    extent_fraction: float = 0.1
+    micro_ratio: float = 0.75  # micro response / long response at the apex, at least
+    return_fraction: float = 0.5  # the two sides of the micro window may differ by at most this much of the peak
+    blink_drop: float = 0.7
+    head_turn: float = 0.06
+    top_regions: int = 2
+
+    def frames(self, seconds: float, fps: float) -> int:
+        return max(int(round(seconds * fps)), 2)
+
+
+@dataclass
+class Candidate:
+    """A spotted movement before the model sees it: frames, kind and the regions that moved most."""
+
+    onset: int
+    apex: int
+    offset: int
+    kind: str  # "micro", "macro", "blink" or "head_motion"
+    strength: float  # the peak, in MADs over its regions' noise
+    regions: list[int] = field(default_factory=list)  # AU numbers of the regions that moved most, strongest first
+
+
+def region_masks(aus: Sequence[int], size: int) -> np.ndarray:
+    """``(K, size * size)`` weights: each AU's canonical region, normalised to sum 1."""
+    masks = np.zeros((len(aus), size, size), np.float32)
+    for k, au in enumerate(aus):
+        for x0, y0, x1, y1 in get_au(au).template_boxes:
+            masks[k, int(y0 * size):max(int(math.ceil(y1 * size)), int(y0 * size) + 1),
+                  int(x0 * size):max(int(math.ceil(x1 * size)), int(x0 * size) + 1)] = 1.0
+    masks = masks.reshape(len(aus), -1)
+    return masks / np.maximum(masks.sum(axis=1, keepdims=True), 1.0)
+
+
+def normalised_crop(crop: np.ndarray) -> np.ndarray:
+    """A gray crop blurred (codec noise, landmark jitter) and scaled to mean 128 (light flicker), flattened."""
+    import cv2
+
+    blurred = cv2.GaussianBlur(crop, (0, 0), 1.0)
+    mean = float(blurred.mean())
+    return (blurred * (128.0 / mean if mean > 1 else 1.0)).ravel()
+
+
+class MotionSignals:
+    """Streams frames in and the windowed region motion out, holding only one macro window of crops.
+
+    ``add(tracked, crop)`` for each frame in order (``crop`` ``None`` when the frame is not usable), then ``finish()``;
+    ``signals[w]`` is ``(F, K)`` for window ``w`` of :data:`WINDOWS`, NaN where a frame or its neighbours are missing.
+    """
+
+    def __init__(self, aus: Sequence[int], fps: float, settings: SpottingSettings):
+        self.masks = region_masks(aus, settings.feature_size)
+        self.half_widths = [settings.frames(s, fps) for s in
+                            (settings.micro_window_s, settings.long_window_s, settings.macro_window_s)]
+        self.reach = max(self.half_widths) + 1
+        self._crops: dict[int, tuple[int, np.ndarray]] = {}  # position -> (segment, crop), within reach of the centre
+        self._order: deque[int] = deque()
+        self._rows: list[np.ndarray] = []
+        self._count = 0
+
+    def add(self, tracked: TrackedFrame, crop: np.ndarray | None) -> None:
+        position = self._count
+        self._count += 1
+        if crop is not None:
+            self._crops[position] = (tracked.segment, normalised_crop(crop))
+            self._order.append(position)
+        centre = position - self.reach
+        if centre >= 0:
+            self._rows.append(self._at(centre))
+        while self._order and self._order[0] < position - 2 * self.reach:
+            self._crops.pop(self._order.popleft())
+
+    def finish(self) -> dict[str, np.ndarray]:
+        for centre in range(max(self._count - self.reach, 0), self._count):
+            self._rows.append(self._at(centre))
+        stacked = np.stack(self._rows) if self._rows else np.zeros((0, len(SIGNALS), len(self.masks)), np.float32)
+        return {name: stacked[:, w] for w, name in enumerate(SIGNALS)}
+
+    def _at(self, centre: int) -> np.ndarray:
+        row = np.full((len(SIGNALS), len(self.masks)), np.nan, np.float32)
+        if centre not in self._crops:
+            return row
+        segment, crop = self._crops[centre]
+        for w, k in enumerate(self.half_widths):
+            before, after = self._around(centre - k, segment), self._around(centre + k, segment)
+            if before is not None and after is not None:
+                row[w] = np.minimum(self.masks @ np.abs(crop - before), self.masks @ np.abs(crop - after))
+                if w == 0:
+                    row[len(WINDOWS)] = self.masks @ np.abs(before - after)
+        return row
+
+    def _around(self, position: int, segment: int) -> np.ndarray | None:
+        """The mean crop of the frames at ``position`` +- 1 in ``segment``; ``None`` without the one at ``position``."""
+        if self._crops.get(position, (None,))[0] != segment:
+            return None
+        near = [self._crops[p][1] for p in (position - 1, position, position + 1)
+                if self._crops.get(p, (None,))[0] == segment]
+        return np.mean(near, axis=0)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# From signals to intervals
+# ----------------------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class FrameTrack:
+    """What the spotter needs of every frame, stacked: ``(F,)`` arrays in frame order."""
+
+    indices: np.ndarray  # the video's frame numbers
+    segments: np.ndarray  # -1 where the frame is not usable
+    eye_opening: np.ndarray
+    pose: np.ndarray  # (F, 2) yaw, pitch proxies
+
+    @classmethod
+    def from_frames(cls, frames: Sequence[TrackedFrame]) -> FrameTrack:
+        return cls(np.array([f.index for f in frames], np.int64), np.array([f.segment for f in frames], np.int64),
+                   np.array([f.eye_opening for f in frames], np.float32),
+                   np.array([f.pose for f in frames], np.float32).reshape(-1, 2))
+
+
+def region_scores(signal: np.ndarray) -> np.ndarray:
+    """Each region's signal in MADs above its own median over the video (NaN stays NaN). A region's MAD is taken as
+    at least the regions' median MAD, so that an unusually still region cannot make a trifle look large."""
+    median = np.nanmedian(signal, axis=0)
+    mad = np.nanmedian(np.abs(signal - median), axis=0) * 1.4826
+    floor = float(np.nanmedian(mad)) if np.isfinite(mad).any() else 0.0
+    return (signal - median) / np.maximum(mad, max(floor, 1e-3))
+
+
+def segment_scores(micro: np.ndarray, segments: np.ndarray) -> np.ndarray:
+    """:func:`region_scores` within each segment: a new shot or a face found again has its own noise."""
+    scores = np.full(micro.shape, np.nan, np.float32)
+    for segment in np.unique(segments[segments >= 0]):
+        rows = segments == segment
+        if np.isfinite(micro[rows]).any():
+            scores[rows] = region_scores(micro[rows])
+    return scores
+
+
+def _top_regions(micro: np.ndarray, segments: np.ndarray, settings: SpottingSettings) -> tuple[np.ndarray, np.ndarray]:
+    """Per frame, the ``top_regions`` regions that moved most (in MADs), and their mean MAD score."""
+    scores = np.nan_to_num(segment_scores(micro, segments), nan=-np.inf)
+    ranked = np.argsort(-scores, axis=1)[:, :settings.top_regions]
+    return ranked, np.take_along_axis(scores, ranked, axis=1).mean(axis=1)
+
+
+def spotting_score(micro: np.ndarray, segments: np.ndarray, settings: SpottingSettings) -> np.ndarray:
+    """``(F,)``: the mean MAD score of each frame's most moved regions (NaN where it cannot be measured); a frame is
+    a micro-expression apex candidate where it reaches ``settings.threshold_mads``."""
+    if not len(micro) or np.isnan(micro).all():
+        return np.full(len(micro), np.nan, np.float32)
+    _, strength = _top_regions(micro, segments, settings)
+    return np.where(np.isfinite(strength), strength, np.nan).astype(np.float32)
+
+
+def find_intervals(
+    signals: dict[str, np.ndarray], track: FrameTrack, aus: Sequence[int], fps: float, settings: SpottingSettings
+) -> list[Candidate]:
+    """The movements in a video, strongest first; see the module docstring for the rules."""
+    micro = signals["micro"]
+    if not len(micro) or np.isnan(micro).all():
+        return []
+    ranked, strength = _top_regions(micro, track.segments, settings)
+    raw_top = np.take_along_axis(np.nan_to_num(micro, nan=0.0), ranked, axis=1).mean(axis=1)
+    eligible = (strength >= settings.threshold_mads) & (raw_top >= settings.min_motion)
+    half = settings.frames(settings.micro_window_s, fps)
+    candidates: list[Candidate] = []
+    taken = np.zeros(len(micro), bool)
+    for apex in np.argsort(-np.where(eligible, strength, -np.inf)):
+        if not eligible[apex]:
+            break
+        if taken[max(apex - half, 0):apex + half + 1].any():
+            continue  # within a window of a stronger peak: the same movement
+        regions = list(ranked[apex])
+        candidate = _candidate(int(apex), regions, signals, track, aus, fps, settings, float(strength[apex]))
+        taken[candidate.onset:candidate.offset + 1] = True
+        taken[max(apex - half, 0):apex + half + 1] = True
+        if (candidate.offset - candidate.onset + 1) >= settings.min_duration_s * fps:
+            candidates.append(candidate)
+    return _merge_macros(candidates)
+
+
+def _merge_macros(candidates: list[Candidate]) -> list[Candidate]:
+    """One macro-expression for each group of overlapping macro intervals (the strongest peak's apex and regions)."""
+    merged: list[Candidate] = []
+    for candidate in candidates:  # strongest first
+        if candidate.kind == "macro":
+            for kept in merged:
+                if kept.kind == "macro" and candidate.onset <= kept.offset and kept.onset <= candidate.offset:
+                    kept.onset, kept.offset = min(kept.onset, candidate.onset), max(kept.offset, candidate.offset)
+                    break
+            else:
+                merged.append(candidate)
+        else:
+            merged.append(candidate)
+    return merged
+
+
+def _candidate(apex: int, regions: list[int], signals, track: FrameTrack, aus, fps, settings, strength) -> Candidate:
+    micro, long = signals["micro"][:, regions].mean(axis=1), signals["long"][:, regions].mean(axis=1)
+    sides = signals["micro_sides"][:, regions].mean(axis=1)
+    onset, offset = _extent(micro, apex, track.segments, settings.extent_fraction)
+    kind = "micro"
+    too_long = (offset - onset + 1) / fps > settings.micro_max_s
+    grows = not np.isnan(long[apex]) and micro[apex] < settings.micro_ratio * long[apex]
+    stays = sides[apex] > settings.return_fraction * micro[apex]  # the face did not come back: part of a longer move
+    if too_long or grows or stays:
+        kind = "macro"
+        macro = signals["macro"][:, regions].mean(axis=1)
+        if not np.isnan(macro[apex]):
+            onset, offset = _extent(macro, apex, track.segments, settings.extent_fraction)
+    elif _is_blink(track, onset, offset, [aus[r] for r in regions], fps, settings):
+        kind = "blink"
+    elif _head_turned(track, onset, offset, settings):
+        kind = "head_motion"
+    return Candidate(onset, apex, offset, kind, strength, [int(aus[r]) for r in regions])
+
+
+def _extent(signal: np.ndarray, apex: int, segments: np.ndarray, fraction: float) -> tuple[int, int]:
+    """Onset and offset around ``apex``: the last frames, on each side, above ``fraction`` of the peak over the
+    signal's floor, within the apex's segment."""
+    floor = float(np.nanmedian(signal))
+    level = floor + fraction * (float(signal[apex]) - floor)
+    onset = offset = apex
+    while onset > 0 and segments[onset - 1] == segments[apex] and signal[onset - 1] > level:
+        onset -= 1
+    while offset < len(signal) - 1 and segments[offset + 1] == segments[apex] and signal[offset + 1] > level:
+        offset += 1
+    return onset, offset
+
+
+def _upper_face(au: int) -> bool:
+    return float(np.mean([(y0 + y1) / 2 for _, y0, _, y1 in get_au(au).template_boxes])) < 0.5
+
+
+def _is_blink(track: FrameTrack, onset: int, offset: int, regions: list[int], fps: float, settings) -> bool:
+    """The eyes closed during the interval and the movement is in the upper face."""
+    if not all(_upper_face(au) for au in regions):
+        return False
+    around = track.eye_opening[max(onset - int(2 * fps), 0):offset + int(2 * fps) + 1]
+    if np.isnan(around).all():
+        return False  # no landmarks (pre-aligned crops): blinks cannot be told apart
+    margin = max(int(0.1 * fps), 1)
+    during = track.eye_opening[max(onset - margin, 0):offset + margin + 1]
+    return bool(np.nanmin(during) < settings.blink_drop * np.nanmedian(around))
+
+
+def _head_turned(track: FrameTrack, onset: int, offset: int, settings) -> bool:
+    pose = track.pose[onset:offset + 1]
+    if np.isnan(pose).all():
+        return False
+    return bool((np.nanmax(pose, axis=0) - np.nanmin(pose, axis=0)).max() > settings.head_turn)
+
+
+__all__ = ["Candidate", "FrameTrack", "MotionSignals", "SIGNALS", "SpottingSettings", "WINDOWS", "find_intervals",
+           "normalised_crop", "region_masks", "region_scores", "segment_scores", "spotting_score"]
