@@ -147,9 +147,18 @@ def _add_train(commands, running) -> None:
 
 
 def _add_evaluate(commands, running) -> None:
-    evaluate = _subcommand(commands, "evaluate", "LOSO or leave-one-corpus-out: train per fold, pooled per-AU F1",
-                           "microau evaluate --data data/synthetic --output-dir runs/loso6 --max-folds 6", [running])
+    evaluate = _subcommand(commands, "evaluate", "LOSO or leave-one-corpus-out: train per fold, pooled per-AU F1; or "
+                           "--task spotting: spot the micro-expressions of long videos, MEGC F1",
+                           "microau evaluate --data data/synthetic --output-dir runs/loso6 --max-folds 6\n"
+                           "  microau evaluate --task spotting --data data/casme_sq --model outputs/quickstart/checkpoint "
+                           "--output-dir runs/spotting", [running])
     _add_data_and_output(evaluate, "results.json, the per-AU F1 plot, per-fold logs")
+    evaluate.add_argument("--task", default="au", choices=["au", "spotting"],
+                          help="au: train and test AU detection per fold; spotting: spot intervals in a converted "
+                               "long-video corpus (casme_sq, samm_lv) with --model, scored by IoU >= 0.5 (default "
+                               "%(default)s)")
+    evaluate.add_argument("--model", type=checks.model_source,
+                          help="with --task spotting: the checkpoint that scores the spotted intervals")
     evaluate.add_argument("--protocol", default="loso", choices=["loso", "loco"],
                           help="leave one subject out, or one corpus out (default %(default)s)")
     evaluate.add_argument("--max-folds", type=checks.positive_int, help="run only this many folds (a quick, partial run)")
@@ -253,6 +262,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _check_combinations(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     """What one argument alone cannot say; checked before anything is imported or loaded."""
+    if args.command == "evaluate" and (args.task == "spotting") != bool(args.model):
+        parser.error("--task spotting needs --model" if args.model is None else "--model applies to --task spotting")
     if args.command == "predict":
         if args.onset and not args.apex:
             parser.error("--onset needs --apex")
@@ -262,7 +273,7 @@ def _check_combinations(parser: argparse.ArgumentParser, args: argparse.Namespac
                                                 ("--fps", args.fps), ("--plot", args.plot),
                                                 ("--stride", args.stride != 1)) if given]
         if video_only and not args.video:
-            parser.error(f"{', '.join(video_only)} appl{'ies' if len(video_only) == 1 else 'y'} to --video")
+            parser.error(f"{', '.join(video_only)}: for --video only")
 
 
 def _pin_device(device: str | None) -> None:

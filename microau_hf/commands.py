@@ -68,8 +68,12 @@ def _convert(args: argparse.Namespace) -> None:
     report = convert_corpus(args.corpus, args.root, args.out, with_frames=args.with_frames, cropped=args.cropped,
                             annotation=args.annotation, overwrite=args.overwrite)
     print(report.summary())
+    from .data.spotting_schema import is_spotting_dataset
+
     dataset = load_from_disk(str(args.out))
-    if not args.cropped:  # crops are pre-aligned (template regions); whole frames go through the face pipeline once
+    # Crops are pre-aligned (template regions) and long videos are tracked frame by frame when spotted; the frames
+    # of onset/apex samples go through the face pipeline once here.
+    if not args.cropped and not is_spotting_dataset(dataset):
         _check_faces(dataset, args.out)
     if args.push_to_hub:
         dataset.push_to_hub(args.push_to_hub, private=args.private)
@@ -90,7 +94,33 @@ def _train(args: argparse.Namespace) -> None:
     print(f"final model: {train(settings)}")
 
 
+def _evaluate_spotting(args: argparse.Namespace) -> None:
+    """The spotter on every long video of a spotting dataset, scored as MEGC does (nothing is trained)."""
+    import json
+
+    from .atomic import atomic_write_text
+    from .data.spotting_schema import load_spotting_folder
+    from .inference import MicroAUPredictor
+    from .train.spotting_eval import evaluate_spotting, spotting_table
+    from .train.spotting_metrics import Interval
+
+    dataset = load_spotting_folder(args.data)
+    predictor = MicroAUPredictor.from_pretrained(args.model, device=resolve_device(args.device))
+
+    def spot(frame_paths: list[str], fps: float) -> list[Interval]:
+        result = predictor.predict_video(frame_paths, fps=fps)
+        return [Interval(i.onset_frame, i.offset_frame, i.kind) for i in result.intervals]
+
+    results = evaluate_spotting(dataset, spot, progress=True)
+    out = Path(args.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    print(spotting_table(results))
+    print(f"wrote {atomic_write_text(out / 'results.json', json.dumps(results, indent=2) + chr(10))}")
+
+
 def _evaluate(args: argparse.Namespace) -> None:
+    if args.task == "spotting":
+        return _evaluate_spotting(args)
     from .data.schema import load_dataset_folder
     from .face.pipeline import build_processor
     from .presets import make_config

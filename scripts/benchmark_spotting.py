@@ -95,16 +95,31 @@ def run_spotting(videos, predictor, settings=None) -> tuple[dict, dict, float]:
 
 
 def tune(dev, predictor) -> list[dict]:
-    """F1 on the dev videos for a grid of thresholds (the grid only; the chosen value is set in SpottingSettings)."""
-    from microau_hf.spotting import SpottingSettings
+    """Micro F1 on the dev videos over a grid of settings. Each video is measured once (the spotting pass) and the
+    intervals found again per setting: the same functions `predict_video` calls, without the model."""
+    from microau_hf.face.tracking import FaceTracker
+    from microau_hf.spotting import MotionSignals, SpottingSettings, find_intervals
+    from microau_hf.video import open_video
+    from microau_hf.video_spotting import measure_video
 
+    base = SpottingSettings()
+    measured = []
+    for video in dev:
+        stream = open_video(video.path)
+        tracker = FaceTracker(predictor.preparer.landmarker, base.feature_size)
+        measured.append((video, measure_video(stream, tracker, MotionSignals(predictor.aus, stream.info.fps, base))))
     rows = []
-    for threshold in (4.0, 5.0, 6.0, 7.0, 8.0, 10.0):
-        for extent in (0.1, 0.2):
-            settings = dataclasses.replace(SpottingSettings(), threshold_mads=threshold, extent_fraction=extent)
-            spotted, _, _ = run_spotting(dev, predictor, settings)
-            rows.append({"threshold_mads": threshold, "extent_fraction": extent, **score_split(dev, spotted)})
-            print(f"  dev  threshold {threshold:4.1f} extent {extent}: F1 {rows[-1]['f1']:.3f} "
+    grid = [(threshold, pad, top) for threshold in (2.5, 3.0, 3.5, 4.0, 5.0, 6.0, 8.0) for pad in (0.0, 0.1, 0.2)
+            for top in (1, 2)]
+    for threshold, pad, top in grid:
+        if True:
+            settings = dataclasses.replace(base, threshold_mads=threshold, extent_pad_s=pad, top_regions=top)
+            spotted = {video.path: [Interval(c.onset, c.offset, c.kind) for c in
+                                    find_intervals(m.signals, m.track, predictor.aus, m.info.fps, settings)
+                                    if c.kind in ("micro", "macro")] for video, m in measured}
+            rows.append({"threshold_mads": threshold, "extent_pad_s": pad, "top_regions": top,
+                         **score_split(dev, spotted)})
+            print(f"  dev  threshold {threshold:4.1f} pad {pad} top {top}: F1 {rows[-1]['f1']:.3f} "
                   f"(TP {rows[-1]['tp']} FP {rows[-1]['fp']} FN {rows[-1]['fn']})", flush=True)
     return rows
 
@@ -181,6 +196,7 @@ def main() -> None:
     parser.add_argument("--tune", action="store_true", help="print the dev F1 of the threshold grid")
     parser.add_argument("--throughput-seconds", type=float, default=20.0)
     parser.add_argument("--long-seconds", type=float, default=600.0, help="the long video of the memory check")
+    parser.add_argument("--tune-only", action="store_true", help="with --tune: stop after the grid")
     parser.add_argument("--skip-memory", action="store_true")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "spotting.json")
     args = parser.parse_args()
@@ -192,6 +208,8 @@ def main() -> None:
               "videos": {k: [Path(v.path).name for v in vs] for k, vs in splits.items()}}
     if args.tune:
         report["dev_grid"] = tune(splits["dev"], predictor)
+        if args.tune_only:
+            return
     for name, split in splits.items():
         spotted, counts, seconds = run_spotting(split, predictor)
         baseline = {v.path: first_frame_baseline(Path(v.path), predictor) for v in split}

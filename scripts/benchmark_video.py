@@ -8,9 +8,10 @@ pulled up and released in a few short pulses (a micro-smile), written as MPEG-4 
 file would be. For each preset (random weights):
 
 * ``video_fps``: frames per second of ``MicroAUPredictor.predict_video(every_frame=True)``, everything included:
-  decoding, face detection and landmarks on the onset, alignment of every frame, the apex search, the processor
+  decoding, face detection and landmarks on every frame, alignment, spotting, the processor
   and the model (one difference pass per frame, batches of 16);
-* ``apex_only_fps``: the same without scoring every frame (decode, align, motion, one model call);
+* ``spotting_only_fps``: the same without scoring every frame (decode, track, spot, the model on the spotted
+  intervals only; scripts/benchmark_spotting.py measures it on one core against real videos);
 * ``tower_images_per_s``: the CLIP vision tower alone on batches of 16 random images, measured before and after the
   video run (the machine is shared, so the mean of both brackets the video run); ``ratio`` = video / tower.
 * ``model_ms_per_frame`` / ``outside_model_ms_per_frame``: the video run split into the whole model's forward pass
@@ -124,8 +125,8 @@ def measure_preset(preset: str, video: Path) -> dict:
     in_model = model_seconds[0]
     tower_after = tower_images_per_s(predictor.model)
     start = time.perf_counter()
-    apex_only = predictor.predict_video(video)
-    apex_seconds = time.perf_counter() - start
+    spotted_only = predictor.predict_video(video)
+    spotting_seconds = time.perf_counter() - start
     frames = len(result.scored_frames)
     tower = (tower_before + tower_after) / 2
     return {
@@ -133,7 +134,7 @@ def measure_preset(preset: str, video: Path) -> dict:
         "frames": frames,
         "video_seconds": round(video_seconds, 2),
         "video_fps": round(frames / video_seconds, 2),
-        "apex_only_fps": round(len(apex_only.frame_indices) / apex_seconds, 1),
+        "spotting_only_fps": round(len(spotted_only.frame_indices) / spotting_seconds, 1),
         "tower_images_per_s": round(tower, 2),
         "tower_before_after": [round(tower_before, 2), round(tower_after, 2)],
         "ratio": round(frames / video_seconds / tower, 3),
@@ -144,8 +145,8 @@ def measure_preset(preset: str, video: Path) -> dict:
         "outside_model_ms_per_frame": round(1000 * (video_seconds - in_model) / frames, 2),
         "tower_ms_per_image": round(1000 / tower, 2),
         "load_average_after": round(os.getloadavg()[0], 2),
-        "apex_frame": result.apex_frame,
-        "face_status": result.prediction.status,
+        "micro_expressions": len(result.micro_expressions),
+        "face_found_frames": sum(status == "found" for status in result.face_status),
     }
 
 
@@ -193,10 +194,10 @@ def measure_memory(videos: dict[str, Path], preset: str, threads: int | None) ->
 def print_table(report: dict) -> None:
     print(f"\nvideo scoring, 640x480 mp4v, {report['video']['seconds']} s at {FPS} fps, "
           f"{report['threads']} torch threads, batch {BATCH}")
-    print(f"{'preset':<10} {'crop':>5} {'video fps':>10} {'apex-only fps':>14} {'tower img/s':>12} {'ratio':>6}"
+    print(f"{'preset':<10} {'crop':>5} {'video fps':>10} {'spotting fps':>14} {'tower img/s':>12} {'ratio':>6}"
           f" | ms/frame: {'tower':>7} {'model':>7} {'outside':>8}")
     for name, row in report["presets"].items():
-        print(f"{name:<10} {row['image_size']:>5} {row['video_fps']:>10} {row['apex_only_fps']:>14} "
+        print(f"{name:<10} {row['image_size']:>5} {row['video_fps']:>10} {row['spotting_only_fps']:>14} "
               f"{row['tower_images_per_s']:>12} {row['ratio']:>6} |           {row['tower_ms_per_image']:>7} "
               f"{row['model_ms_per_frame']:>7} {row['outside_model_ms_per_frame']:>8}")
     print(f"load average before {report['load_average_before']}, after {report['load_average_after']} "

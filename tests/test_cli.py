@@ -172,7 +172,7 @@ def test_the_parser_offers_the_package_s_au_sets_and_presets():
     "argv, message",
     [
         (["predict", "--model", "{ckpt}", "--onset", "{img}"], "--onset needs --apex"),
-        (["predict", "--model", "{ckpt}", "--onset", "{img}", "--apex", "{img}", "--every-frame"], "apply to --video"),
+        (["predict", "--model", "{ckpt}", "--onset", "{img}", "--apex", "{img}", "--every-frame"], "--every-frame: for --video only"),
         (["predict", "--model", "{ckpt}", "--onset", "{tmp}/missing.png", "--apex", "{img}"], "missing.png: no such file"),
         (["predict", "--model", "{tmp}/nowhere/ckpt", "--onset", "{img}", "--apex", "{img}"], "no such checkpoint"),
         (["predict", "--model", "{ckpt}", "--onset", "{img}", "--apex", "{img}", "--threshold", "2"], "[0, 1]"),

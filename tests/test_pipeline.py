@@ -29,9 +29,10 @@ def pair():
 
 
 @pytest.fixture(scope="module")
-def video(tmp_path_factory, pair):
-    face = pair[0][:320, 64:384]
-    frames = [face, face, np.roll(face, 1, axis=0), np.roll(face, 3, axis=0), np.roll(face, 2, axis=0), face]
+def video(tmp_path_factory):
+    from test_spotting import face_frames
+
+    frames = face_frames(60, [(25, 33, 5.0)])  # a brief smile at frames 25-33
     return write_video(tmp_path_factory.mktemp("video") / "clip.avi", frames, fps=25)
 
 
@@ -71,11 +72,14 @@ def test_threshold_and_lists(detect, pair):
 
 def test_video(detect, video):
     result = detect(str(video))
-    assert result["apex_frame"] == 3 and result["onset_frame"] == 0 and result["frames_read"] == 6
-    assert result["apex_time_s"] == pytest.approx(3 / 25) and "frames" not in result
-    every = detect({"video": video}, every_frame=True, stride=2, video_batch_size=2)
-    scored = [row for row in every["frames"] if "AU12" in row]
-    assert [row["frame"] for row in scored] == [0, 2, 4] and every["aus"] == result["aus"]
+    micro = [i for i in result["intervals"] if i["kind"] == "micro"]
+    assert result["frames_read"] == 60 and "frames" not in result and len(micro) == 1
+    assert micro[0]["onset_frame"] <= 29 <= micro[0]["offset_frame"] and micro[0]["status"] == "aligned"
+    assert micro[0]["apex_time_s"] == pytest.approx(micro[0]["apex_frame"] / 25)
+    assert [a["au"] for a in micro[0]["aus"]] == sorted(detect.model.config.aus)
+    every = detect({"video": video}, every_frame=True, stride=20, video_batch_size=2)
+    scored = [row["frame"] for row in every["frames"] if "AU12" in row]
+    assert scored == [8, 28, 48]  # every 20th frame from the first with a frame 0.3 s (8 frames) before it
 
 
 def test_bad_inputs(detect, pair):

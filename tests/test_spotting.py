@@ -187,4 +187,4 @@ def test_cli_writes_intervals_time_series_and_plot(checkpoint, expressions_video
     assert not nothing.exists() and not (tmp_path / "nothing.png").exists()
     assert main(["predict", "--model", str(checkpoint), "--onset", str(plot), "--apex", str(plot),
                  "--plot", str(plot)]) == 2
-    assert "--plot applies to --video" in capsys.readouterr().err
+    assert "--plot: for --video only" in capsys.readouterr().err

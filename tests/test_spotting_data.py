@@ -241,7 +241,5 @@ def test_convert_casme_sq_from_the_command_line(tmp_path, monkeypatch, capsys):
     _convert_on_the_command_line(tmp_path, monkeypatch, capsys)
 
 
-@pytest.mark.xfail(strict=True, reason="microau_hf/commands.py _convert runs the onset/apex face check on every "
-                                       "converted corpus; long-video datasets have no onset/apex (exit 2 today)")
 def test_convert_does_not_run_the_sample_face_check_on_long_videos(tmp_path, monkeypatch, capsys):
     assert _convert_on_the_command_line(tmp_path, monkeypatch, capsys) == []

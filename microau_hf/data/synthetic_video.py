@@ -24,11 +24,11 @@ scored as a false positive here, which says as much about the score as about the
 part of the face (``WolfgangLanger_Pexels`` frames ~60-220, dev), the mesh still places the landmarks and the warp
 moves whatever lies there, the hand included.
 
-**Looping** makes long videos from short sources: ``loops`` passes alternate forwards and backwards (ping-pong:
-frames 0..n-1, n-2..0, 1..n-1, ...), so there is no cut, only a reversal of the head's motion at each turn; a restart
-would put a jump in the picture that every difference-based spotter reports. Backward passes are decoded in blocks
-of ~64 MB, each block read forwards from the file's start (seeking is not frame-exact for every codec), so memory
-stays flat whatever the length, at the price of re-decoding the source once per block on each backward pass.
+**Looping** makes long videos from short sources: ``loops`` passes restart at the first frame, as a looped clip
+plays, so each restart is a jump in the picture: a step that a spotter must not report (it does not come back), as a
+jump cut in a real video. (Playing the passes alternately backwards, ping-pong, was tried first and dropped: at each
+turn the frames before and after are the same frames, so any motion there looks like a movement that went and came
+back, a perfect false micro-expression every pass.)
 
 **Speed**: faces are found on every 4th source frame once (the presence scan, :data:`SCAN_STRIDE`), then on every
 frame inside a movement only; everything else is decoded and re-encoded untouched. Measured here (2 shared CPU
@@ -81,7 +81,6 @@ MACRO_AUS = (12, 4)  # a smile or a frown: the large movements a micro spotter m
 MICRO_PAIRS = ((1, 2), (4, 7), (15, 17))
 PAIR_PROB = 0.5
 SCAN_STRIDE = 4  # the presence scan finds the face on every 4th source frame (and the last)
-REVERSE_BLOCK_BYTES = 64 * 2**20  # decoded frames held at once while a backward pass is read
 #: How the pushes deviate from the catalogue: the image corpus's default, fixed per movement (the same deviation on
 #: every frame of it, so that the skin moves smoothly and not where the landmarks alone say).
 FIELD_STYLE: FieldStyle = Rendering().field
@@ -158,7 +157,7 @@ class SpottingVideo:
     """A written spotting video and what was injected into it.
 
     ``source``: the source video's file name; ``source_range``: the source frames ``[start, stop)`` used;
-    ``loops``: ping-pong passes over them (:meth:`source_index` maps a frame back); ``split``: ``"dev"`` or
+    ``loops``: passes over them, each from the first frame (:meth:`source_index` maps a frame back); ``split``: ``"dev"`` or
     ``"test"`` for a benchmark video; ``settings``: what the video was made with (counts, AUs, codec), so that a
     benchmark can tell whether a video on disk is the one it would make; ``landmark_fallbacks``: frames inside a
     movement whose face was not found, warped with the previous frame's landmarks.
@@ -189,7 +188,7 @@ class SpottingVideo:
     def source_index(self, frame: int) -> int:
         """The source frame that ``frame`` of this video was made from."""
         start, stop = self.source_range
-        return start + pingpong_index(frame, stop - start)
+        return start + loop_index(frame, stop - start)
 
     def intervals(self, kind: str | None = None) -> list[dict]:
         """The movements as spotting rows, all or of one ``kind``."""
@@ -198,7 +197,7 @@ class SpottingVideo:
     def to_dict(self) -> dict:
         return {"format": TRUTH_FORMAT, "video": self.path.name, "fps": self.fps, "num_frames": self.num_frames,
                 "width": self.width, "height": self.height, "source": self.source,
-                "source_range": list(self.source_range), "loops": self.loops, "looping": "ping-pong",
+                "source_range": list(self.source_range), "loops": self.loops, "looping": "restart",
                 "seed": self.seed, "split": self.split, "settings": self.settings,
                 "landmark_fallbacks": self.landmark_fallbacks, "movements": self.intervals()}
 
@@ -226,44 +225,29 @@ class SpottingVideo:
 
 
 # ------------------------------------------------------------------------------------------------------------------
-# Looping without a cut
+# Looping
 # ------------------------------------------------------------------------------------------------------------------
 
 
-def pingpong_index(frame: int, n: int) -> int:
-    """Which of ``n`` source frames frame ``frame`` of a ping-pong loop shows (0..n-1, n-2..0, 1..n-1, ...)."""
-    if n <= 1:
-        return 0
-    position = frame % (2 * (n - 1))
-    return position if position < n else 2 * (n - 1) - position
+def loop_index(frame: int, n: int) -> int:
+    """Which of ``n`` source frames frame ``frame`` of a looped video shows (0..n-1, 0..n-1, ...)."""
+    return frame % max(n, 1)
 
 
 def looped_length(n: int, loops: int) -> int:
-    """Frames in ``loops`` ping-pong passes over ``n`` source frames (each turn shows its end frame once)."""
-    return n + (loops - 1) * (n - 1)
+    """Frames in ``loops`` passes over ``n`` source frames."""
+    return n * loops
 
 
-def _pingpong_frames(path: Path, start: int, n: int, loops: int) -> Iterator[np.ndarray]:
-    for p in range(loops):
-        if p == 0:
-            yield from (frame for _, frame in iter_frames(path, start, n))
-        elif p % 2 == 0:
-            yield from (frame for _, frame in iter_frames(path, start + 1, n - 1))
-        else:
-            yield from _backwards(path, start, n)
-
-
-def _backwards(path: Path, start: int, n: int) -> Iterator[np.ndarray]:
-    """Source frames n-2 down to 0, a block at a time."""
-    info = probe_video(path)
-    block = max(1, REVERSE_BLOCK_BYTES // max(info.width * info.height * 3, 1))
-    for last in range(n - 2, -1, -block):
-        first = max(last - block + 1, 0)
-        frames = [frame for _, frame in iter_frames(path, start + first, last - first + 1)]
-        if len(frames) != last - first + 1:
-            raise SpottingVideoError(f"{path}: decoded {len(frames)} frames from {start + first} on where "
-                                     f"{last - first + 1} were read before; the file changed or decodes unevenly")
-        yield from reversed(frames)
+def _looped_frames(path: Path, start: int, n: int, loops: int) -> Iterator[np.ndarray]:
+    for _ in range(loops):
+        frames = 0
+        for _, frame in iter_frames(path, start, n):
+            frames += 1
+            yield frame
+        if frames != n:
+            raise SpottingVideoError(f"{path}: decoded {frames} frames from {start} on where {n} were read before; "
+                                     f"the file changed or decodes unevenly")
 
 
 # ------------------------------------------------------------------------------------------------------------------
@@ -390,11 +374,17 @@ def _draw_moves(rng: np.random.Generator, kind: str, au_set: tuple[int, ...]) ->
 
 
 def _place(rng: np.random.Generator, ok: np.ndarray, fps: float, kinds: Sequence[str],
-           au_set: tuple[int, ...]) -> list[InjectedMovement] | None:
-    """One try at drawing every movement and placing it, longest first; ``None`` when one finds no room."""
+           au_set: tuple[int, ...], restarts: Sequence[int] = ()) -> list[InjectedMovement] | None:
+    """One try at drawing every movement and placing it, longest first; ``None`` when one finds no room. No micro
+    movement comes within :data:`NEIGHBOURHOOD_SECONDS` of a loop's ``restarts`` (a jump in the picture: a
+    micro-movement across it would be scored against a picture that is not its own)."""
     total = len(ok)
     gap, near = math.ceil(GAP_SECONDS * fps), math.ceil(NEIGHBOURHOOD_SECONDS * fps)
     bad = np.concatenate([[0], np.cumsum(~ok)])  # bad[b] - bad[a]: frames in [a, b) without a face
+    jumps = np.zeros(total, bool)
+    for restart in restarts:
+        jumps[max(restart - near, 0):restart + near] = True
+    jumped = np.concatenate([[0], np.cumsum(jumps)])
     placed: list[InjectedMovement] = []
     micro_mean = float(np.mean(MICRO_AMPLITUDE))
     for kind in kinds:
@@ -409,6 +399,8 @@ def _place(rng: np.random.Generator, ok: np.ndarray, fps: float, kinds: Sequence
             return None
         low, high = np.maximum(onsets - near, 0), np.minimum(onsets + length + near + 1, total)
         free = bad[high] - bad[low] == 0
+        if kind == MICRO:
+            free &= jumped[onsets + length + 1] - jumped[onsets] == 0
         for other in placed:
             free &= (onsets + length + gap <= other.onset) | (onsets >= other.offset + gap)
         candidates = onsets[free]
@@ -421,10 +413,10 @@ def _place(rng: np.random.Generator, ok: np.ndarray, fps: float, kinds: Sequence
 
 def _scaled(movement: InjectedMovement, presence: _Presence, n: int) -> InjectedMovement:
     """The movement with its reference amplitude scaled to the face's median IOD over the interval."""
-    iods = presence.iod[[pingpong_index(k, n) for k in range(movement.onset, movement.offset + 1)]]
+    iods = presence.iod[[loop_index(k, n) for k in range(movement.onset, movement.offset + 1)]]
     iods = iods[~np.isnan(iods)]
     if iods.size == 0:  # an interval shorter than the scan stride: the nearest scanned frames
-        centre = pingpong_index(movement.apex, n)
+        centre = loop_index(movement.apex, n)
         scanned = np.flatnonzero(~np.isnan(presence.iod))
         iods = presence.iod[scanned[np.argsort(np.abs(scanned - centre))[:2]]]
     iod = float(np.median(iods))
@@ -457,7 +449,7 @@ def make_spotting_video(
     """Write ``out`` (the source with ``micro`` micro- and ``macro`` macro-movements injected) and its truth
     ``<out>.truth.json`` beside it, both atomically; returns what was written.
 
-    ``loops``: ping-pong passes over the source (no cut; see the module's docstring); ``aus``: a named set of
+    ``loops``: passes over the source, each restarting at its first frame (see the module's docstring); ``aus``: a named set of
     :data:`~microau_hf.aus.AU_SETS` or AU numbers the micro-movements draw from (macro-movements take AU12 or AU4 from
     it when it has them); ``codec``: ``"mp4v"`` (into ``.mp4``, the default, small files) or ``"FFV1"`` (lossless,
     into ``.avi``/``.mkv``: frames read back are the frames written); ``source_frames``: ``(start, stop)``, the
@@ -490,11 +482,11 @@ def make_spotting_video(
             raise SpottingVideoError(f"{source}: {n} frame(s) from frame {start} on; a spotting video needs more")
         total = looped_length(n, loops)
         kinds = [MACRO] * macro + [MICRO] * micro
-        ok = presence.face[[pingpong_index(k, n) for k in range(total)]]
+        ok = presence.face[[loop_index(k, n) for k in range(total)]]
         rng = np.random.default_rng(seed)
         movements = None
         for _ in range(50):
-            movements = _place(rng, ok, info.fps, kinds, au_set)
+            movements = _place(rng, ok, info.fps, kinds, au_set, restarts=range(n, total, n))
             if movements is not None:
                 break
         if movements is None:
@@ -509,7 +501,7 @@ def make_spotting_video(
         def frames() -> Iterator[np.ndarray]:
             nonlocal fallbacks
             current, landmarks = 0, None
-            for k, frame in enumerate(_pingpong_frames(source, start, n, loops)):
+            for k, frame in enumerate(_looped_frames(source, start, n, loops)):
                 while current < len(movements) and k > movements[current].offset:
                     current, landmarks = current + 1, None
                 movement = movements[current] if current < len(movements) else None
@@ -668,7 +660,7 @@ __all__ = [
     "SpottingVideoError",
     "looped_length",
     "make_spotting_video",
-    "pingpong_index",
+    "loop_index",
     "spotting_benchmark_videos",
     "truth_path_for",
     "warp_face",
