@@ -1,5 +1,5 @@
 """The Micro-AU CLIP Space: micro-expression action units and the emotion they suggest, from an onset and an apex
-frame or from a short video.
+frame, or spotted in a short video.
 
     MODEL_ID=my-org/micro-au-clip-casme2 python app.py         # what the Hub runs (MODEL_ID: a Hub id or a folder)
     microau space --model outputs/quickstart/checkpoint         # the same app, from the package's command line
@@ -8,16 +8,25 @@ The model loads once, when the app starts; requests then share it through a queu
 Space has no spare cores for two forward passes). Every bad input (not an image, no face, a video too long) comes back
 to the page as one line saying what is wrong, logs no traceback, and the next request is served as usual.
 
-A video is scored from the file as uploaded; the page plays a VP8 WebM copy of it, since browsers cannot play many
-files OpenCV reads (an OpenCV ``mp4v`` .mp4, an MJPG .avi).
+A video is spotted (:meth:`MicroAUPredictor.predict_video`): the brief movements that return to rest are found and
+each micro- and macro-expression's onset/apex pair is scored; the page shows the time line, the table of spotted
+intervals and, for the strongest micro-expression, the same pictures as for a pair. It is scored from the file as
+uploaded; the page plays a VP8 WebM copy of it, since browsers cannot play many files OpenCV reads (an OpenCV
+``mp4v`` .mp4, an MJPG .avi).
 
-API (``gradio_client``): ``/predict_pair`` takes ``onset``, ``apex`` (and optional ``gain``); ``/predict_video`` takes
-``video`` (and ``gain``). Both return the bar plot, the heat map, the motion image, the emotion label, the result as
-JSON (values rounded to 4 decimals), a status line, the explanation of the numbers and the JSON file to download.
+API (``gradio_client``): ``/predict_pair`` takes ``onset``, ``apex`` (and optional ``gain``) and returns the bar plot,
+the heat map, the motion image, the emotion label, the result as JSON (values rounded to 4 decimals), a status line,
+the explanation of the numbers and the JSON file to download. ``/predict_video`` takes ``video`` (and ``gain``) and
+returns the same eight for the strongest micro-expression (the first three and the label empty when none was
+spotted), then the time line (PNG) and the table of spotted intervals (``{"headers", "data"}``, one row per interval,
+in time order). Its JSON file is the versioned results document (``results_document``: ``{"schema",
+"schema_version", "kind": "video", "video": {...}}``, rounded likewise, the visitor's file name in place of the
+server's path); the JSON output is the same with ``video.path`` named ``video.file`` (see :func:`_client_safe`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import itertools
 import json
@@ -28,7 +37,7 @@ import tempfile
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import cv2
 import gradio as gr
@@ -40,6 +49,9 @@ from microau_hf.checkpoints import SYNTHETIC_CORPUS, read_training_data
 from microau_hf.face import ImageLoadError, NoFaceError
 from microau_hf.face.io import MAX_PIXELS, check_pixel_count
 from microau_hf.inference import CheckpointError, MicroAUPredictor, Prediction
+from microau_hf.results import SpottedInterval, VideoPrediction, results_document
+from microau_hf.spotting import SpottingSettings
+from microau_hf.timeline import plot_timeline
 from microau_hf.video import VIDEO_SUFFIXES, VideoError, VideoInfo, frame_limit, iter_frames, probe_video, write_video
 
 from space_figures import DISPLAY_SIZE, au_heat_map, motion_image
@@ -60,6 +72,12 @@ PREVIEW_FPS = 25.0  # the browser copy's frame rate when the container does not 
 # 10 s clip at 200 fps would keep the visitor waiting a minute for a copy that a screen shows at 60 Hz anyway.
 PREVIEW_MAX_FPS = 30.0
 RESULT_FILE = "micro_au_result.json"
+TIMELINE_FILE = "micro_au_timeline.png"
+#: The interval table's columns, as the page and the API show them.
+INTERVAL_COLUMNS = ["kind", "frames (onset-apex-offset)", "time (s)", "AUs present", "emotion", "strength (MADs)"]
+NO_MICRO = "no micro-expression spotted: nothing moved briefly above the noise"
+UNUSABLE_RUNS_NAMED = 5  # runs of frames without a usable face named in the note; the JSON lists them all
+SPOTTING = SpottingSettings()  # what predict_video spots with, for the explanation
 
 # A local font stack: the default theme fetches Google Fonts, which an offline machine cannot reach.
 THEME = gr.themes.Soft(font=["system-ui", "Segoe UI", "Helvetica", "Arial", "sans-serif"],
@@ -68,9 +86,10 @@ CSS = ".synthetic-warning { border-left: 6px solid #e0a800; background: #fff8e1;
 
 INTRO = """# Micro-AU CLIP
 Detects **micro-expression action units** (FACS AUs shown for 1/25 to 1/2 s, at low intensity) from the motion between
-an **onset** frame (the face at rest) and an **apex** frame (the peak of the movement), or from a short **video**
-whose first frame is the onset. The emotion is estimated from the AUs through FACS prototypes: the model never saw an
-emotion label. Research demo, not for decisions about people."""
+an **onset** frame (the face at rest) and an **apex** frame (the peak of the movement), or spots them in a short
+**video**: brief movements that return to rest, each scored on its onset and apex frames. The emotion is estimated
+from the AUs through FACS prototypes: the model never saw an emotion label. Research demo, not for decisions about
+people."""
 
 
 class UserInputError(gr.Error):
@@ -195,20 +214,49 @@ class SpaceModel:
                                                   max_frames=int(self.max_video_seconds * MAX_FPS))
         except (VideoError, NoFaceError, OSError, ValueError) as err:
             raise UserInputError(_scrub(str(err), [video])) from None
-        if not result.prediction.ok:
-            raise UserInputError(_explain(result.prediction, [video]))
-        apex_time = result.time(result.apex_frame)
-        when = f" ({apex_time:.2f} s)" if apex_time is not None else ""
-        note = (f"Onset: frame {result.onset_frame}; apex (largest motion): frame {result.apex_frame}{when} "
-                f"of {len(result.frame_indices)} frames read.")
+        result = dataclasses.replace(result, path=_display_name(video))  # what the time line's title names
+        document = json.loads(_scrub(json.dumps(results_document(result)), [video]))  # the pairs' names too
+        record = rounded(document)
+        folder = Path(tempfile.mkdtemp(dir=self._files.name))
+        timeline = str(plot_timeline(result, folder / TIMELINE_FILE))
+        table = pd.DataFrame([_interval_row(i) for i in sorted(result.intervals, key=lambda i: i.onset_frame)],
+                             columns=INTERVAL_COLUMNS)
+        strongest = strongest_micro(result)
+        note = self._video_note(result, strongest)
+        download = self._write_record(record, folder)
+        shown = _client_safe(record)
+        if strongest is None:
+            status = "  \n".join([_no_micro_headline(result, video), note])
+            return (None, None, None, None, shown, status, _video_explanation(result), download, timeline, table)
+        bars, heat, motion = self._figures(strongest.prediction, gain)
+        explanation = self._explanation(strongest.prediction) + "\n\n" + _video_explanation(result)
+        return (bars, heat, motion, rounded(strongest.prediction.emotion_scores), shown,
+                _status(strongest.prediction, note), explanation, download, timeline, table)
+
+    def _video_note(self, result: VideoPrediction, strongest: SpottedInterval | None) -> str:
+        """What was read, what was spotted, and the frames that had no usable face, in a few lines."""
+        micro = result.micro_expressions
+        counts = f"{len(micro)} micro-expression{'s' if len(micro) != 1 else ''}"
+        others = len(result.intervals) - len(micro)
+        if others:
+            counts += f" and {others} other movement{'s' if others != 1 else ''} (in the table)"
+        lines = [f"**Video:** {len(result.frame_indices)} frames read at {result.fps:g} fps; {counts} spotted."]
+        if strongest is not None:
+            lines.append(f"**Shown:** the strongest micro-expression, {_interval_span(strongest)}, apex frame "
+                         f"{strongest.apex_frame}; the pictures compare its onset and apex frames.")
+        runs = result.unusable_runs()
+        if runs:
+            named = ", ".join(f"{_frame_range(r['first_frame'], r['last_frame'])} ({r['status'].replace('_', ' ')})"
+                              for r in runs[:UNUSABLE_RUNS_NAMED])
+            more = f" and {len(runs) - UNUSABLE_RUNS_NAMED} more runs" if len(runs) > UNUSABLE_RUNS_NAMED else ""
+            frames = sum(r["frames"] for r in runs)
+            lines.append(f"**No usable face** in {frames} frame{'s' if frames != 1 else ''}: {named}{more}; "
+                         "nothing is spotted there.")
         if result.truncated_by == "frame_limit":
-            note += f" Only the first {self.max_video_seconds:g} s were read."
+            lines.append(f"Only the first {self.max_video_seconds:g} s were read.")
         elif result.truncated:
-            note += f" Note: {result.note}."
-        source = {"video": _display_name(video), "fps": result.fps, "onset_frame": result.onset_frame,
-                  "apex_frame": result.apex_frame, "apex_time_s": apex_time,
-                  "frames_read": len(result.frame_indices), "truncated_by": result.truncated_by}
-        return self._outputs(result.prediction, gain, note, source)
+            lines.append(f"Note: {result.note}.")
+        return "  \n".join(lines)
 
     def preview_video(self, video: dict | None) -> str | None:
         """A copy of the uploaded video that any browser plays (VP8 WebM, at most :data:`PREVIEW_SIDE` px and
@@ -251,14 +299,17 @@ class SpaceModel:
     # -- results -----------------------------------------------------------------------------------------------
 
     def _outputs(self, prediction: Prediction, gain: float, note: str, source: dict[str, Any]) -> tuple:
+        record = self.result_record(prediction, source)
+        return (*self._figures(prediction, gain), record["emotion_scores"], record, _status(prediction, note),
+                self._explanation(prediction), self._write_record(record))
+
+    def _figures(self, prediction: Prediction, gain: float) -> tuple[pd.DataFrame, Any, Any]:
+        """The bar plot's rows, the AU heat map and the amplified motion of one scored onset/apex pair."""
         weights = self.predictor.processor.region_weights(prediction.region_boxes, 1)[0].numpy()
         heat = au_heat_map(prediction.apex_crop, weights, self.predictor.processor.grid_size,
                            prediction.probabilities, [s.present for s in prediction.aus],
                            [f"AU{s.au}" for s in prediction.aus], self.predictor.threshold)
-        motion = motion_image(prediction.onset_crop, prediction.apex_crop, gain)
-        record = self.result_record(prediction, source)
-        return (_bar_frame(prediction), heat, motion, record["emotion_scores"], record,
-                _status(prediction, note), self._explanation(prediction), self._write_record(record))
+        return _bar_frame(prediction), heat, motion_image(prediction.onset_crop, prediction.apex_crop, gain)
 
     def result_record(self, prediction: Prediction, source: dict[str, Any]) -> dict[str, Any]:
         """The result as JSON, every float rounded to :data:`JSON_DIGITS` decimals: what was scored, by which
@@ -276,8 +327,9 @@ class SpaceModel:
             "objective_class_explained": objective_class_text(number, self.predictor.aus) if number else None,
         })
 
-    def _write_record(self, record: dict[str, Any]) -> str:
-        path = Path(tempfile.mkdtemp(dir=self._files.name)) / RESULT_FILE  # one folder a request: names never clash
+    def _write_record(self, record: dict[str, Any], folder: Path | None = None) -> str:
+        folder = folder or Path(tempfile.mkdtemp(dir=self._files.name))  # one folder a request: names never clash
+        path = folder / RESULT_FILE
         path.write_text(json.dumps(record, indent=2) + "\n")
         return str(path)
 
@@ -308,6 +360,78 @@ class SpaceModel:
                       "objective classes I-VII by the AUs that move rather than by the emotion reported; this is the "
                       "class whose AU combinations best match the probabilities."]
         return "\n".join(lines)
+
+
+def _video_explanation(result: VideoPrediction) -> str:
+    """How the video was read: the time line, the kinds of interval and the table's columns, in words."""
+    return "\n".join([
+        "#### How the video was read",
+        "**Spotting.** Each frame's face is aligned and every AU region compared with the frames "
+        f"{SPOTTING.micro_window_s:g} s before and after it: a movement that rises and falls back within "
+        f"{SPOTTING.micro_max_s:g} s differs from both sides at its apex. The time line shows each region's motion "
+        "(top) and the spotting score (bottom: the most moved regions, in MADs over their own noise in this "
+        f"video); a peak must reach **{result.threshold:g}** to be spotted. Hatched: frames without a usable face.",
+        "",
+        f"**Kinds.** *micro*: brief (at most {SPOTTING.micro_max_s:g} s) and back to rest, shaded red, scored by "
+        "the model on its onset and apex frames; *macro*: a longer movement (blue), scored too; *blink* (grey) and "
+        "*head motion* (purple) are listed so you can check them, never scored as expressions. A face that moves "
+        "and stays moved is a step, not a micro-expression, and is not spotted.",
+        "",
+        "**Table.** Frames are the video's (from 0), times in seconds; *AUs present* and *emotion* are the "
+        "model's reading of the interval's onset/apex pair (at the checkpoint's threshold); *strength* is the "
+        "peak of the spotting score.",
+    ])
+
+
+def _no_micro_headline(result: VideoPrediction, video: dict) -> str:
+    """The status's first line when no micro-expression can be shown: none was spotted, or none could be scored."""
+    if not result.micro_expressions:
+        return f"**{NO_MICRO[0].upper()}{NO_MICRO[1:]}.**"
+    first = result.micro_expressions[0]
+    why = _scrub(first.prediction.message, [video]) if first.prediction is not None else "not scored"
+    return (f"**{len(result.micro_expressions)} micro-expression(s) spotted, but the model could not score "
+            f"their frames** (first: {_interval_span(first)}: {why}).")
+
+
+def _client_safe(document: dict[str, Any]) -> dict[str, Any]:
+    """The video's results document for the JSON panel: its ``video.path`` (the visitor's file name) as
+    ``video.file``. ``gradio_client`` (2.7, against a Gradio 6 server) takes any ``{"path": str}`` in an output for
+    a file of the server's to fetch, and fails on it; the download keeps the document as it is."""
+    video = {("file" if key == "path" else key): value for key, value in document["video"].items()}
+    return {**document, "video": video}
+
+
+def strongest_micro(result: VideoPrediction) -> SpottedInterval | None:
+    """The micro-expression with the largest spotting score whose onset/apex pair the model scored; ``None`` if none."""
+    scored = [i for i in result.micro_expressions if i.prediction is not None and i.prediction.ok]
+    return max(scored, key=lambda i: i.strength, default=None)
+
+
+def _frame_range(first: int, last: int) -> str:
+    return f"frame {first}" if first == last else f"frames {first}-{last}"
+
+
+def _interval_span(interval: SpottedInterval) -> str:
+    """``frames 32-38 (1.28-1.52 s)``."""
+    onset, offset = interval.time(interval.onset_frame), interval.time(interval.offset_frame)
+    when = f" ({onset:.2f}-{offset:.2f} s)" if onset is not None and offset is not None else ""
+    return f"{_frame_range(interval.onset_frame, interval.offset_frame)}{when}"
+
+
+def _interval_row(interval: SpottedInterval) -> list[Any]:
+    """One row of the interval table (:data:`INTERVAL_COLUMNS`)."""
+    prediction = interval.prediction
+    onset, offset = interval.time(interval.onset_frame), interval.time(interval.offset_frame)
+    times = f"{onset:.2f}-{offset:.2f}" if onset is not None and offset is not None else ""
+    if prediction is None:  # blinks and head motion: listed, not scored
+        aus, emotion = "not scored (moved: " + "+".join(f"AU{a}" for a in interval.regions) + ")", ""
+    elif not prediction.ok:
+        aus, emotion = f"not scored ({prediction.status.replace('_', ' ')})", ""
+    else:
+        aus = "+".join(f"AU{a}" for a in prediction.present) or "none above the threshold"
+        emotion = prediction.emotion or "none"
+    frames = f"{interval.onset_frame}-{interval.apex_frame}-{interval.offset_frame}"
+    return [interval.kind.replace("_", " "), frames, times, aus, emotion, round(interval.strength, 1)]
 
 
 def objective_class_text(number: int, aus: Sequence[int]) -> str:
@@ -363,24 +487,45 @@ def _status(prediction: Prediction, note: str) -> str:
     return "  \n".join(lines)
 
 
-def load_examples() -> tuple[list[list[str]], list[str], list[str]]:
-    """(pair examples, their labels, video examples) from ``examples/examples.json`` (see make_examples.py)."""
+class Examples(NamedTuple):
+    """The Space's examples: onset/apex path pairs and video paths, each with the label the page shows."""
+
+    pairs: list[list[str]]
+    pair_labels: list[str]
+    videos: list[str]
+    video_labels: list[str]
+
+
+def load_examples() -> Examples:
+    """The examples listed in ``examples/examples.json`` (see make_examples.py); none when it is missing."""
     manifest_path = EXAMPLES_DIR / "examples.json"
     if not manifest_path.is_file():
-        return [], [], []
+        return Examples([], [], [], [])
     manifest = json.loads(manifest_path.read_text())
     pairs = [[str(EXAMPLES_DIR / p["onset"]), str(EXAMPLES_DIR / p["apex"])] for p in manifest.get("pairs", [])]
     labels = [f"{p['onset'].split('_')[0]}: {'+'.join(f'AU{a}' for a in p['aus'])} ({p['emotion']})"
               for p in manifest.get("pairs", [])]
     video = manifest.get("video")
-    return pairs, labels, [str(EXAMPLES_DIR / video["video"])] if video else []
+    if not video:
+        return Examples(pairs, labels, [], [])
+    moves = ", ".join(f"{i['kind']} {'+'.join(f'AU{a}' for a in i['aus'])} ({i['emotion']}) at "
+                      f"{i['onset_frame'] / video['fps']:.1f}-{i['offset_frame'] / video['fps']:.1f} s"
+                      for i in video["intervals"])
+    seconds = video["frames"] / video["fps"]
+    return Examples(pairs, labels, [str(EXAMPLES_DIR / video["video"])],
+                    [f"{video['video'].split('_')[0]}: {moves}, {seconds:g} s"])
+
+
+def _showing(visible: bool) -> Callable[[], gr.Column]:
+    """An event handler that shows (or hides) a column."""
+    return lambda: gr.Column(visible=visible)
 
 
 def build_demo(model_id_or_path: str, max_video_seconds: float = MAX_VIDEO_SECONDS) -> gr.Blocks:
     """The Space's page, with the model loaded (once) from ``model_id_or_path`` (a Hub id or a local folder) and the
     queue set up; launch it with :data:`LAUNCH_OPTIONS`."""
     space = SpaceModel(model_id_or_path, max_video_seconds)
-    pairs, pair_labels, videos = load_examples()
+    pairs, pair_labels, videos, video_labels = load_examples()
     with gr.Blocks(title="Micro-AU CLIP") as demo:
         gr.Markdown(INTRO)
         gr.Markdown(space.training_notice(), elem_id="training-notice",
@@ -388,7 +533,7 @@ def build_demo(model_id_or_path: str, max_video_seconds: float = MAX_VIDEO_SECON
         gr.Markdown(space.describe())
         with gr.Row():
             with gr.Column(scale=1):
-                with gr.Tab("Onset + apex"):
+                with gr.Tab("Onset + apex") as pair_tab:
                     with gr.Row():
                         onset = gr.Image(type="filepath", label="Onset (neutral)", sources=["upload"], height=220,
                                          elem_id="onset")
@@ -398,19 +543,22 @@ def build_demo(model_id_or_path: str, max_video_seconds: float = MAX_VIDEO_SECON
                     if pairs:
                         gr.Examples(pairs, [onset, apex], label="Synthetic micro-expressions (public-domain faces)",
                                     example_labels=pair_labels)
-                with gr.Tab("Video"):
-                    video = gr.File(label=f"Video, up to {max_video_seconds:g} s; its first frame is the onset",
+                with gr.Tab("Video") as video_tab:
+                    video = gr.File(label=f"Video, up to {max_video_seconds:g} s, with the face at rest around the "
+                                          "movement",
                                     file_types=list(VIDEO_SUFFIXES), elem_id="video-file", height=120)
                     gr.Markdown(f"Any format OpenCV reads ({', '.join(VIDEO_SUFFIXES)}), frames up to "
-                                f"{MAX_PIXELS / 1e6:.0f} MP. Below, the browser plays a WebM copy; the file as "
-                                "uploaded is what gets scored.")
+                                f"{MAX_PIXELS / 1e6:.0f} MP. The spotter finds movements of at most "
+                                f"{SPOTTING.micro_max_s:g} s that return to rest, and needs the face on at least "
+                                f"{2 * SPOTTING.micro_window_s:g} s of it. Below, the browser plays a WebM copy; the "
+                                "file as uploaded is what gets scored.")
                     # No label badge: it would lie over the top of the picture.
                     preview = gr.Video(label="Your video, as the browser plays it", show_label=False,
                                        interactive=False, loop=True, height=220, elem_id="video-preview")
                     video_button = gr.Button("Detect AUs in the video", variant="primary")
                     if videos:
                         gr.Examples([[v] for v in videos], [video], label="A real face, a synthetic micro-smile",
-                                    example_labels=["astronaut: AU12 (happiness), 1.2 s"])
+                                    example_labels=video_labels)
                 gain = gr.Slider(1, 40, value=DEFAULT_GAIN, step=1, label="Motion amplification (x gain)")
             with gr.Column(scale=1):
                 emotion = gr.Label(label="Emotion estimate (from the AUs; shares of the emotion scores)",
@@ -423,6 +571,15 @@ def build_demo(model_id_or_path: str, max_video_seconds: float = MAX_VIDEO_SECON
                                   tooltip=["name", "probability"],
                                   label=f"AU probabilities (present: p >= {space.predictor.threshold:g})",
                                   elem_id="au-bars")
+        # The video's own results, full width: shown while the Video tab is open (the pair tab has no time line).
+        with gr.Column(visible=False, elem_id="video-results") as video_results:
+            gr.Markdown("**Time line**: each AU region's motion (top) and the spotting score against its threshold "
+                        "(bottom); spotted intervals shaded by kind (micro red, macro blue, blink grey, head motion "
+                        "purple) and labelled with their AUs", elem_id="timeline-caption")
+            timeline = gr.Image(label="Time line", show_label=False, type="filepath", format="png",
+                                interactive=False, elem_id="timeline")
+            intervals = gr.Dataframe(headers=INTERVAL_COLUMNS, label="Spotted intervals", interactive=False,
+                                     wrap=True, elem_id="intervals")
         with gr.Row():  # captions above the pictures, not label badges, which would cover the colour bar's top
             with gr.Column():
                 gr.Markdown("**AU regions that fired**, on the aligned apex in grey; colour: the AU's probability "
@@ -442,7 +599,10 @@ def build_demo(model_id_or_path: str, max_video_seconds: float = MAX_VIDEO_SECON
         # One slot for both events: they share one model and one MediaPipe graph, which are not meant for two threads.
         common = {"outputs": outputs, "preprocess": False, "concurrency_id": "model", "concurrency_limit": 1}
         pair_button.click(_guarded(space.predict_pair), [onset, apex, gain], api_name="predict_pair", **common)
-        video_button.click(_guarded(space.predict_video), [video, gain], api_name="predict_video", **common)
+        video_button.click(_guarded(space.predict_video), [video, gain], api_name="predict_video",
+                           **{**common, "outputs": outputs + [timeline, intervals]})
+        for tab, shown in ((pair_tab, False), (video_tab, True)):  # page layout only: no queue, no API
+            tab.select(_showing(shown), None, [video_results], queue=False, api_visibility="private")
         video.change(_guarded(space.preview_video), [video], [preview], preprocess=False, api_name="preview_video",
                      api_visibility="undocumented", concurrency_id="preview", concurrency_limit=1)
     demo.queue(max_size=QUEUE_SIZE, default_concurrency_limit=1)
