@@ -144,7 +144,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--pair", nargs=2, metavar=("ONSET", "APEX"),
                         help="the pair to time (default: the Space's first example pair)")
     parser.add_argument("--video", default=str(SPACE_DIR / "examples" / "astronaut_smile.webm"),
-                        help="the video whose browser copy is timed (default: the example, 1.2 s at 25 fps)")
+                        help="the video whose browser copy is timed (default: the example, 3 s at 25 fps)")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/space.json"))
     args = parser.parse_args(argv)
 

@@ -90,7 +90,9 @@ def test_predict_a_pair_to_json(checkpoint, tmp_path, capsys):
     code = main(["predict", "--model", str(checkpoint), "--onset", str(tmp_path / "a_onset.png"),
                  "--apex", str(tmp_path / "a_apex.png"), "--out", str(tmp_path / "out.json")])
     assert code == 0
-    result = json.loads((tmp_path / "out.json").read_text())
+    document = json.loads((tmp_path / "out.json").read_text())
+    assert (document["schema"], document["schema_version"], document["kind"]) == ("micro-au-clip/results", 2, "pairs")
+    result = document["items"]
     assert len(result) == 1 and len(result[0]["aus"]) == 8
     assert all(0 <= au["score"] <= 1 for au in result[0]["aus"]) and result[0]["status"] in ("aligned", "template")
 
@@ -220,7 +222,7 @@ def test_predict_prints_a_bounded_summary_and_writes_the_rest(checkpoint, tmp_pa
     assert out[0].startswith("a: ") and out[1].startswith("b: ") and out[2] == "... and 1 more"
     assert "--out" in out[-1] and len(out) == 4
     assert main(["predict", "--model", str(checkpoint), "--folder", str(pairs), "--out", "-"]) == 0
-    assert [item["name"] for item in json.loads(capsys.readouterr().out)] == ["a", "b", "c"]
+    assert [item["name"] for item in json.loads(capsys.readouterr().out)["items"]] == ["a", "b", "c"]
 
 
 def test_the_console_command_hides_third_party_log_noise_unless_verbose(tmp_path):
