@@ -60,7 +60,7 @@ def _shade_intervals(axis, video: VideoPrediction, label: bool) -> None:
     for interval in video.intervals:
         start, end = _span(video, interval.onset_frame, interval.offset_frame)
         axis.axvspan(start, end, color=KIND_COLOURS.get(interval.kind, "#bcbd22"), alpha=0.25, linewidth=0)
-        if label:
+        if label and interval.kind == "micro":  # the other kinds are told by colour: labels would pile up
             prediction = interval.prediction
             aus = prediction.present if prediction is not None and prediction.ok else []
             text = interval.kind.replace("_", " ") + (": " + "+".join(f"AU{a}" for a in aus) if aus else "")
