@@ -153,10 +153,6 @@ def _predict(args: argparse.Namespace) -> int:
         result = predictor.predict_video(args.video, every_frame=args.every_frame, stride=args.stride, fps=args.fps,
                                          batch_size=args.batch_size, max_seconds=args.max_seconds, progress=True)
         failed = []
-        if args.plot:
-            from .timeline import plot_timeline
-
-            print(f"time line: {plot_timeline(result, args.plot)}")
     else:
         if args.folder:
             result = predictor.predict_folder(args.folder, batch_size=args.batch_size, progress=True)
@@ -166,6 +162,10 @@ def _predict(args: argparse.Namespace) -> int:
         if failed and len(failed) == len(result):
             raise ValueError(failed[0].message)  # nothing could be scored: one error line, nothing written
     _report_predictions(result, args.out)
+    if args.video and args.plot:  # after the results: a figure that fails cannot cost the user the numbers
+        from .timeline import plot_timeline
+
+        print(f"time line: {plot_timeline(result, args.plot)}")
     for item in failed:  # the good items are written above; the bad ones are listed, and the exit says so
         print(f"microau predict: {item.name}: {item.message}", file=sys.stderr)
     return 1 if failed else 0

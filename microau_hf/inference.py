@@ -23,6 +23,7 @@ import json
 import os
 from collections.abc import Iterable, Sequence, Sized
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -39,9 +40,9 @@ from .modeling_micro_au_clip import MicroAUClipModel
 from .processing_micro_au_clip import MicroAUClipProcessor
 from .face.tracking import FaceTracker
 from .results import AUScore, Prediction, Predictions, SpottedInterval, VideoPrediction, save_results
-from .spotting import MotionSignals, SpottingSettings, find_intervals, spotting_score
+from .spotting import Candidate, MotionSignals, SpottingSettings, find_intervals, spotting_score
 from .video import VideoReadError, VideoSource, open_video
-from .video_spotting import gather_pairs, measure_video
+from .video_spotting import MeasuredVideo, gather_pairs, measure_video
 
 
 
@@ -222,7 +223,8 @@ class MicroAUPredictor:
         One pass tracks the face on every frame and measures each AU region's motion; the spotter
         (:mod:`microau_hf.spotting`) turns that into intervals; a second pass hands each micro- and macro-expression's
         onset and apex frames to the face pipeline and the model, as a pair. ``every_frame`` also scores every
-        ``stride``-th usable frame against the frame one micro window before it. ``fps`` is needed for image
+        ``stride``-th frame, counted from the first one a micro window into the video, against the frame one micro
+        window before it, where both hold a usable face in one segment. ``fps`` is needed for image
         sequences; ``max_frames`` / ``max_seconds`` bound the frames read. Raises
         :class:`~microau_hf.video.VideoReadError`, :class:`~microau_hf.video.VideoTooShortError` or
         :class:`~microau_hf.face.NoFaceError` (no usable face in any frame).
@@ -242,34 +244,43 @@ class MicroAUPredictor:
         lag = settings.frames(settings.micro_window_s, fps)
         frame_pairs = _every_frame_pairs(track.segments, lag, stride) if every_frame else []
         scored = self._score_pairs(source, measured, candidates, frame_pairs, batch_size, progress)
-        intervals = [self._interval(c, track.indices, fps, scored.get((c.onset, c.apex))) for c in candidates]
+        intervals = [self._interval(c, track.indices, fps, scored.intervals.get((c.onset, c.apex)))
+                     for c in candidates]
+        frame_pairs = [pair for pair in frame_pairs if pair in scored.frames]  # a frame without a face is not scored
         return VideoPrediction(
             path=measured.info.path, fps=fps, aus=self.aus, intervals=intervals, frame_indices=track.indices,
             face_status=[f.status for f in measured.frames], region_motion=measured.signals["micro"],
             spotting_score=spotting_score(measured.signals["micro"], track.segments, settings), eye_opening=track.eye_opening,
             threshold=settings.threshold_mads,
             scored_frames=track.indices[[apex for _, apex in frame_pairs]] if every_frame else None,
-            frame_probabilities=(np.stack([scored[p].probabilities for p in frame_pairs]) if frame_pairs
+            frame_probabilities=(np.stack([scored.frames[p] for p in frame_pairs]) if frame_pairs
                                  else np.zeros((0, len(self.aus)), np.float32)) if every_frame else None,
             truncated_by=measured.truncated_by, header_frames=measured.info.frame_count, note=measured.note,
         )
 
-    def _score_pairs(self, source, measured, candidates, frame_pairs, batch_size, progress) -> dict:
-        """The model's prediction for each (onset, apex) position pair: the micro- and macro-expressions' and the
-        every-frame pairs, read in one more decode and scored ``batch_size`` at a time."""
-        wanted = [(c.onset, c.apex) for c in candidates if c.kind in SCORED_KINDS] + list(frame_pairs)
+    def _score_pairs(self, source: VideoSource, measured: MeasuredVideo, candidates: list[Candidate],
+                     frame_pairs: list[tuple[int, int]], batch_size: int, progress: bool) -> ScoredPairs:
+        """The model on each (onset, apex) position pair: the micro- and macro-expressions' (whole predictions) and
+        the every-frame pairs (their probabilities only, so memory stays a few floats a frame), read in one more
+        decode and scored ``batch_size`` at a time."""
+        interval_pairs = {(c.onset, c.apex) for c in candidates if c.kind in SCORED_KINDS and c.onset < c.apex}
+        every = set(frame_pairs)
+        wanted = interval_pairs | every
+        results = ScoredPairs({}, {})
         if not wanted:
-            return {}
+            return results
         indices = [f.index for f in measured.frames]
         name = measured.info.path
-        results: dict[tuple[int, int], Prediction] = {}
-        pairs = gather_pairs(source, sorted(set(wanted), key=lambda p: p[1]), measured.info.fps, len(indices))
-        with tqdm(total=len(set(wanted)), desc="scoring", unit="pair", disable=not progress) as bar:
+        pairs = gather_pairs(source, sorted(wanted, key=lambda p: p[1]), measured.info.fps, len(indices))
+        with tqdm(total=len(wanted), desc="scoring", unit="pair", disable=not progress) as bar:
             while chunk := list(itertools.islice(pairs, batch_size)):
                 names = [f"{name} frames {indices[onset]}-{indices[apex]}" for (onset, apex), _ in chunk]
                 prepared = self.preparer.prepare_batch([frames for _, frames in chunk], names)
                 for (key, _), prediction in zip(chunk, self.predict_prepared(prepared)):
-                    results[key] = prediction
+                    if key in interval_pairs:
+                        results.intervals[key] = prediction
+                    if key in every and prediction.ok:
+                        results.frames[key] = prediction.probabilities
                 bar.update(len(chunk))
         return results
 
@@ -278,6 +289,13 @@ class MicroAUPredictor:
         return SpottedInterval(int(indices[candidate.onset]), int(indices[candidate.apex]),
                                int(indices[candidate.offset]), candidate.kind, candidate.strength, candidate.regions,
                                fps, prediction)
+
+
+class ScoredPairs(NamedTuple):
+    """The model's results for one video's pairs, by (onset, apex) frame positions."""
+
+    intervals: dict[tuple[int, int], Prediction]  # the spotted micro- and macro-expressions, whole predictions
+    frames: dict[tuple[int, int], np.ndarray]  # every-frame pairs with a usable face: (K,) probabilities
 
 
 #: The kinds of spotted interval the model scores; blinks and head motion are listed, not scored.

@@ -79,7 +79,7 @@ class MicroAUDetectionPipeline(Pipeline):
     def preprocess(self, inputs: Any, **video_parameters: Any) -> dict[str, Any]:
         video = _video_path(inputs)
         if video is not None:
-            # The video is streamed in _forward: reading it needs the model in the loop for every_frame scoring.
+            # The video is read in _forward: it is streamed, never held, and spotted before the model runs.
             return {"video": video, **video_parameters}
         onset, apex = _pair(inputs)
         prepared = self.predictor.preparer.prepare_batch([(onset, apex)], [_name(onset)])[0]

@@ -77,7 +77,17 @@ class SpottingSettings:
     top_regions: int = 1
 
     def frames(self, seconds: float, fps: float) -> int:
+        """``seconds`` as a number of frames at ``fps`` (at least 2)."""
         return max(int(round(seconds * fps)), 2)
+
+
+@dataclass(frozen=True)
+class Glitch:
+    """A peak narrower than ``min_duration_s``: a landmark fit off for a frame, not a movement (its frames are
+    still taken, so that its neighbours do not become peaks in its place)."""
+
+    onset: int
+    offset: int
 
 
 @dataclass
@@ -115,8 +125,9 @@ def normalised_crop(crop: np.ndarray) -> np.ndarray:
 class MotionSignals:
     """Streams frames in and the windowed region motion out, holding only one macro window of crops.
 
-    ``add(tracked, crop)`` for each frame in order (``crop`` ``None`` when the frame is not usable), then ``finish()``;
-    ``signals[w]`` is ``(F, K)`` for window ``w`` of :data:`WINDOWS`, NaN where a frame or its neighbours are missing.
+    ``add(tracked, crop)`` for each frame in order (``crop`` ``None`` when the frame is not usable), then ``finish()``:
+    ``(F, K)`` per name of :data:`SIGNALS` (each window's motion, and how much the micro window's two sides differ),
+    NaN where a frame or its neighbours are missing.
     """
 
     def __init__(self, aus: Sequence[int], fps: float, settings: SpottingSettings):
@@ -247,7 +258,7 @@ def find_intervals(
         candidate = _candidate(int(apex), regions, signals, track, aus, fps, settings, float(strength[apex]))
         taken[candidate.onset:candidate.offset + 1] = True
         taken[max(apex - half, 0):apex + half + 1] = True
-        if (candidate.offset - candidate.onset + 1) >= settings.min_duration_s * fps:
+        if isinstance(candidate, Candidate):
             candidates.append(candidate)
     return _merge_macros(candidates)
 
@@ -268,17 +279,20 @@ def _merge_macros(candidates: list[Candidate]) -> list[Candidate]:
     return merged
 
 
-def _candidate(apex: int, regions: list[int], signals, track: FrameTrack, aus, fps, settings, strength) -> Candidate:
+def _candidate(apex: int, regions: list[int], signals: dict[str, np.ndarray], track: FrameTrack, aus: Sequence[int],
+               fps: float, settings: SpottingSettings, strength: float) -> Candidate | Glitch:
     micro, long, sides = (_above_floor(signals[name][:, regions], track.segments, apex)
                           for name in ("micro", "long", "micro_sides"))
     onset, offset = _extent(micro, apex, track.segments, settings.extent_fraction)
+    if offset - onset + 1 < settings.min_duration_s * fps:
+        return Glitch(onset, offset)
     kind = "micro"
     too_long = (offset - onset + 1) / fps > settings.micro_max_s
     grows = not np.isnan(long[apex]) and micro[apex] < settings.micro_ratio * long[apex]
     stays = sides[apex] > settings.return_fraction * micro[apex]  # the face did not come back: part of a longer move
     if too_long or grows or stays:
         kind = "macro"
-        macro = signals["macro"][:, regions].mean(axis=1)
+        macro = _above_floor(signals["macro"][:, regions], track.segments, apex)
         if not np.isnan(macro[apex]):
             onset, offset = _extent(macro, apex, track.segments, settings.extent_fraction)
     elif _is_blink(track, onset, offset, [aus[r] for r in regions], fps, settings):

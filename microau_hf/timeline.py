@@ -40,10 +40,12 @@ def plot_timeline(video: VideoPrediction, path: str | Path, width: float = 10.0)
     score_axis.set_ylabel("score (MADs)", fontsize=8)
     score_axis.set_xlabel("time (s)" if seconds else "frame")
     score_axis.legend(fontsize=6, loc="upper left", frameon=False)
-    top = np.nanmax(video.spotting_score) if np.isfinite(video.spotting_score).any() else video.threshold
-    score_axis.set_ylim(min(np.nanmin(video.spotting_score), 0) if np.isfinite(top) else 0, max(top, video.threshold) * 1.25)
+    measured = np.isfinite(video.spotting_score).any()  # not when every segment is shorter than two windows
+    top = float(np.nanmax(video.spotting_score)) if measured else video.threshold
+    bottom = min(float(np.nanmin(video.spotting_score)), 0.0) if measured else 0.0
+    score_axis.set_ylim(bottom, max(top, video.threshold) * 1.25)
     for axis in (motion_axis, score_axis):
-        _shade_unusable(axis, video, x)
+        _shade_unusable(axis, video)
         _shade_intervals(axis, video, label=axis is score_axis)
     micro = len(video.micro_expressions)
     figure.suptitle(f"{Path(video.path).name}: {micro} micro-expression{'s' if micro != 1 else ''} spotted "
@@ -68,7 +70,7 @@ def _shade_intervals(axis, video: VideoPrediction, label: bool) -> None:
                           va="bottom", fontsize=6, rotation=0, color=KIND_COLOURS.get(interval.kind, "black"))
 
 
-def _shade_unusable(axis, video: VideoPrediction, x: np.ndarray) -> None:
+def _shade_unusable(axis, video: VideoPrediction) -> None:
     for run in video.unusable_runs():
         start, end = _span(video, run["first_frame"], run["last_frame"])
         axis.axvspan(start, end, facecolor="none", edgecolor="#aaaaaa", hatch="///", linewidth=0)

@@ -42,7 +42,7 @@ class VideoReadError(VideoError):
 
 
 class VideoTooShortError(VideoError):
-    """The video has no frame after the onset, so there is nothing to compare the onset with."""
+    """The video holds too few frames with a usable face for one micro window on each side of a frame."""
 
 
 @dataclass(frozen=True)
@@ -141,7 +141,7 @@ def write_video(
 
 
 def frame_limit(info: VideoInfo, max_frames: int | None, max_seconds: float | None) -> int | None:
-    """The number of frames (onset included) the limits allow; ``None`` for the whole video."""
+    """The number of frames the limits allow (counted from the first); ``None`` for the whole video."""
     limits = [] if max_frames is None else [int(max_frames)]
     if max_seconds is not None:
         if info.fps > 0:
@@ -149,7 +149,7 @@ def frame_limit(info: VideoInfo, max_frames: int | None, max_seconds: float | No
         else:
             logger.warning("%s: unknown frame rate, max_seconds ignored (use max_frames)", info.path)
     if any(limit < 2 for limit in limits):
-        raise ValueError(f"{info.path}: the frame limit must allow at least 2 frames (onset and one more)")
+        raise ValueError(f"{info.path}: the frame limit must allow at least 2 frames")
     return min(limits) if limits else None
 
 

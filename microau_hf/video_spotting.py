@@ -24,14 +24,14 @@ from tqdm.auto import tqdm
 from .face.landmarks import NoFaceError
 from .face.tracking import SMOOTHING_FRAMES, FaceTracker, TrackedFrame
 from .spotting import FrameTrack, MotionSignals
-from .video import FrameStream, VideoSource, VideoTooShortError, open_video
+from .video import FrameStream, VideoInfo, VideoReadError, VideoSource, VideoTooShortError, open_video
 
 
 @dataclass
 class MeasuredVideo:
     """The measuring pass: what was read, each frame's face, and the motion signals (``(F, K)`` per window)."""
 
-    info: object  # VideoInfo
+    info: VideoInfo
     frames: list[TrackedFrame]
     signals: dict[str, np.ndarray]
     truncated_by: str
@@ -42,10 +42,13 @@ class MeasuredVideo:
         return FrameTrack.from_frames(self.frames)
 
 
-def measure_video(stream: FrameStream, tracker: FaceTracker, signals: MotionSignals, progress: bool = False,
-                  label: str = "") -> MeasuredVideo:
+def measure_video(stream: FrameStream, tracker: FaceTracker, signals: MotionSignals,
+                  progress: bool = False) -> MeasuredVideo:
     """Read ``stream`` to its end (or limit); :class:`NoFaceError` when no frame holds a usable face,
     :class:`VideoTooShortError` when too few do for one micro window on each side."""
+    if stream.info.fps <= 0:
+        stream.close()
+        raise VideoReadError(f"{stream.info.path}: the video does not say its frame rate; give fps")
     frames: list[TrackedFrame] = []
     pending: deque[np.ndarray] = deque()  # the raw frames not yet aligned: SMOOTHING_FRAMES of them at most
 
@@ -69,7 +72,7 @@ def measure_video(stream: FrameStream, tracker: FaceTracker, signals: MotionSign
     finally:
         bar.close()
         stream.close()
-    name = label or stream.info.path
+    name = stream.info.path
     truncated_by, note = stream.reading_note()
     if not frames:
         raise VideoTooShortError(f"{name}: no frame could be decoded; the file is empty or broken")

@@ -224,3 +224,25 @@ def test_evaluate_spotting_on_a_long_video_corpus(checkpoint, expressions_video,
     assert "spotting" in capsys.readouterr().out
     assert main(["evaluate", "--task", "spotting", "--data", str(tmp_path / "corpus"), "--output-dir", str(out)]) == 2
     assert "--task spotting needs --model" in capsys.readouterr().err
+
+
+def test_every_frame_leaves_out_frames_without_a_face(predictor, tmp_path):
+    blank = np.full((320, 320, 3), 90, np.uint8)
+    video = write_video(tmp_path / "gap.avi", [*face_frames(30), *[blank] * 10, *face_frames(30, seed=2)], fps=FPS)
+    result = predictor.predict_video(video, every_frame=True, stride=5)
+    scored = result.scored_frames.tolist()
+    assert scored and all(result.face_status[frame] == "found" for frame in scored)
+    assert not any(30 <= frame < 40 + round(0.3 * FPS) for frame in scored)  # the gap and the frames just after it
+    assert result.frame_probabilities.shape == (len(scored), len(result.aus))
+
+
+def test_plot_of_a_video_whose_segments_are_all_too_short(checkpoint, tmp_path):
+    """Enough faces to spot, but no segment long enough for a window on each side: no score, still a time line."""
+    from microau.cli import main
+
+    blank = np.full((320, 320, 3), 90, np.uint8)
+    video = write_video(tmp_path / "bits.avi", [*face_frames(12), *[blank] * 3, *face_frames(12, seed=3)], fps=FPS)
+    out, plot = tmp_path / "bits.json", tmp_path / "bits.png"
+    assert main(["predict", "--model", str(checkpoint), "--video", str(video), "--out", str(out), "--plot", str(plot),
+                 "--device", "cpu"]) == 0
+    assert json.loads(out.read_text())["video"]["intervals"] == [] and plot.stat().st_size > 0
