@@ -58,6 +58,10 @@ def measure_video(stream: FrameStream, tracker: FaceTracker, signals: MotionSign
         tracker.align(tracked, frames[max(position - SMOOTHING_FRAMES, 0):position + SMOOTHING_FRAMES + 1])
         frame = pending.popleft()
         signals.add(tracked, tracker.crop(frame, tracked) if tracked.usable else None)
+        # Kept per frame from here on: its status and a few floats; the points and the transform are done with.
+        tracked.transform = None
+        if position >= SMOOTHING_FRAMES:
+            frames[position - SMOOTHING_FRAMES].rigid_points = None
 
     bar = tqdm(total=stream.frames_expected, desc="video frames", unit="frame", disable=not progress)
     try:
