@@ -30,14 +30,13 @@ from pathlib import Path
 
 from ..au_codes import cell_text
 from .common import RowNote, RowRefused, subject_number
-from .files import find_dir, find_file
+from .files import find_dir, find_file, open_workbook
 from .spotting import (
     AnnotatedRow,
     SpottingReport,
     SpottingSpec,
     VideoFolder,
     annotated_row,
-    open_workbook,
     spotting_converter,
 )
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 import zipfile
 from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -84,8 +85,9 @@ class SheetRow:
     cells: dict[str, object]
 
 
-def read_sheet(path: Path, sheet: str, columns: Mapping[str, str], optional: Mapping[str, str]) -> list[SheetRow]:
-    """The non-empty rows under the header row; ``columns`` must all be there, ``optional`` ones read as None if not."""
+@contextmanager
+def open_workbook(path: Path) -> Iterator[openpyxl.Workbook]:
+    """An .xlsx opened read-only and closed after use; a missing or damaged file is one line naming it."""
     path = Path(path)
     if not path.is_file():
         raise ValueError(f"{path}: annotation file not found")
@@ -96,6 +98,15 @@ def read_sheet(path: Path, sheet: str, columns: Mapping[str, str], optional: Map
         problem = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise ValueError(f"{path}: not a readable .xlsx workbook ({problem})") from None
     try:
+        yield book
+    finally:
+        book.close()
+
+
+def read_sheet(path: Path, sheet: str, columns: Mapping[str, str], optional: Mapping[str, str]) -> list[SheetRow]:
+    """The non-empty rows under the header row; ``columns`` must all be there, ``optional`` ones read as None if not."""
+    path = Path(path)
+    with open_workbook(path) as book:
         names = {n.lower(): n for n in book.sheetnames}
         if sheet.lower() not in names:
             raise ValueError(f"{path.name}: sheet {sheet!r} not found (sheets: {', '.join(book.sheetnames)})")
@@ -107,8 +118,6 @@ def read_sheet(path: Path, sheet: str, columns: Mapping[str, str], optional: Map
                 cells = {key: _at(values, positions.get(key)) for key in {**columns, **optional}}
                 data.append(SheetRow(number, cells))
         return data
-    finally:
-        book.close()
 
 
 def _find_header(file: str, sheet: str, rows: Iterator[tuple], columns: Mapping[str, str],

@@ -27,14 +27,13 @@ from pathlib import Path
 
 from ..au_codes import cell_text
 from .common import RowNote, RowRefused, subject_number
-from .files import find_dir, find_file, read_sheet
+from .files import find_dir, find_file, open_workbook, read_sheet
 from .spotting import (
     AnnotatedRow,
     SpottingReport,
     SpottingSpec,
     VideoFolder,
     annotated_row,
-    open_workbook,
     spotting_converter,
 )
 

@@ -28,15 +28,12 @@ from __future__ import annotations
 import math
 import re
 import time
-import zipfile
 from collections import defaultdict
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import datasets
-import openpyxl
 
 from ...atomic import atomic_directory, check_replaceable
 from ..au_codes import cell_text
@@ -47,24 +44,6 @@ from .common import REPORT_NAME, ConversionReport, RowNote, RowRefused, normalis
 # -------------------------------------------------------------------------------------------------------------
 # Reading
 # -------------------------------------------------------------------------------------------------------------
-
-
-@contextmanager
-def open_workbook(path: Path) -> Iterator[openpyxl.Workbook]:
-    """An .xlsx opened read-only, with the one-line errors of :func:`.files.read_sheet` for a missing or damaged
-    file (CAS(ME)^2's sheet has no header row, so that reader, which finds columns by name, cannot read it)."""
-    path = Path(path)
-    if not path.is_file():
-        raise ValueError(f"{path}: annotation file not found")
-    try:
-        book = openpyxl.load_workbook(path, read_only=True, data_only=True)
-    except (zipfile.BadZipFile, KeyError, OSError, ValueError) as err:
-        problem = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise ValueError(f"{path}: not a readable .xlsx workbook ({problem})") from None
-    try:
-        yield book
-    finally:
-        book.close()
 
 
 def parse_frame_number(value: object) -> int | None:
@@ -351,5 +330,5 @@ def write_spotting_dataset(rows: list[dict], out: Path, report: SpottingReport, 
 
 
 __all__ = ["AnnotatedRow", "SpottingReport", "SpottingSpec", "VideoFolder", "VideoFrames", "annotated_row",
-           "list_frames", "open_workbook", "parse_frame_number", "parse_kind", "place_interval",
+           "list_frames", "parse_frame_number", "parse_kind", "place_interval",
            "run_spotting_conversion", "spotting_converter"]
