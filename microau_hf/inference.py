@@ -41,7 +41,7 @@ from .processing_micro_au_clip import MicroAUClipProcessor
 from .face.tracking import FaceTracker
 from .results import AUScore, Prediction, Predictions, SpottedInterval, VideoPrediction, save_results
 from .spotting import Candidate, MotionSignals, SpottingSettings, find_intervals, spotting_score
-from .video import VideoReadError, VideoSource, open_video
+from .video import VideoSource, open_video
 from .video_spotting import MeasuredVideo, gather_pairs, measure_video
 
 
@@ -233,10 +233,7 @@ class MicroAUPredictor:
             raise ValueError(f"stride and batch_size must be at least 1, got {stride} and {batch_size}")
         settings = settings or SpottingSettings()
         stream = open_video(source, fps=fps, max_frames=max_frames, max_seconds=max_seconds)
-        fps = stream.info.fps
-        if fps <= 0:
-            stream.close()
-            raise VideoReadError(f"{stream.info.path}: the video does not say its frame rate; give fps")
+        fps = stream.info.fps  # measure_video refuses a stream without one
         tracker = FaceTracker(self.preparer.landmarker, settings.feature_size)
         measured = measure_video(stream, tracker, MotionSignals(self.aus, fps, settings), progress)
         track = measured.track

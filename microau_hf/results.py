@@ -79,6 +79,11 @@ class Prediction:
         return row
 
 
+def frame_time(frame: int, fps: float) -> float | None:
+    """A frame's time in seconds (4 decimals); ``None`` when the frame rate is unknown."""
+    return round(frame / fps, 4) if fps > 0 else None
+
+
 @dataclass
 class SpottedInterval:
     """One movement spotted in a video: frames (the video's numbers), kind and, for micro- and macro-expressions,
@@ -95,7 +100,7 @@ class SpottedInterval:
     prediction: Prediction | None = None
 
     def time(self, frame: int) -> float | None:
-        return round(frame / self.fps, 4) if self.fps > 0 else None
+        return frame_time(frame, self.fps)
 
     @property
     def duration_s(self) -> float | None:
@@ -164,7 +169,7 @@ class VideoPrediction:
         return [i for i in self.intervals if i.kind == "micro"]
 
     def time(self, frame: int) -> float | None:
-        return round(frame / self.fps, 4) if self.fps > 0 else None
+        return frame_time(frame, self.fps)
 
     def unusable_runs(self) -> list[dict[str, Any]]:
         """Runs of consecutive frames without a usable face: ``{"status", "first_frame", "last_frame", "frames"}``."""

@@ -236,9 +236,9 @@ def open_video(
     else:
         if not fps:
             raise VideoReadError(f"{_describe(source)}: image frames carry no frame rate; give fps")
-        first = _load_frame(sequence[0])
+        first = _load_frame(sequence[0])  # its size stands for the sequence's; it is the first frame served too
         info = VideoInfo(_describe(source), float(fps), len(sequence), first.shape[1], first.shape[0])
-        frames = (( i, _load_frame(p)) for i, p in enumerate(sequence))
+        frames = itertools.chain([(0, first)], ((i, _load_frame(p)) for i, p in enumerate(sequence[1:], start=1)))
     try:
         check_pixel_count(info.width, info.height, info.path)
     except ImageLoadError as err:
@@ -272,13 +272,6 @@ def _load_frame(path: Path) -> np.ndarray:
         raise VideoReadError(str(err)) from None
 
 
-def motion(onset_crop: np.ndarray, crop: np.ndarray) -> float:
-    """Mean absolute difference of two aligned crops (0..255): how much the frame moved away from the onset."""
-    import cv2
-
-    return float(cv2.absdiff(onset_crop, crop).mean())
-
-
 __all__ = [
     "FrameStream",
     "VIDEO_SUFFIXES",
@@ -290,7 +283,6 @@ __all__ = [
     "image_sequence",
     "is_video_path",
     "iter_frames",
-    "motion",
     "open_video",
     "probe_video",
     "write_video",
