@@ -363,6 +363,15 @@ class MicroAUClipModel(MicroAUClipPreTrainedModel):
             self._prompt_cache = None
         return super().train(mode)
 
+    def get_input_embeddings(self) -> nn.Module:
+        """The vision tower's embeddings (patches, class token, positions): the model's inputs are pixels.
+
+        Accelerate's FSDP2 asks for it to shard it as a unit of its own, and transformers cannot guess it for a
+        two-tower model. It is the whole embeddings module, not only the patch convolution as in
+        `CLIPVisionModel`, because that module is already a shard unit (`_no_split_modules`) and a parameter cannot
+        be sharded twice."""
+        return self.vision_model.embeddings
+
     def load_state_dict(self, state_dict, *args, **kwargs):
         self.clear_caches()  # new weights, new prompt embeddings
         return super().load_state_dict(state_dict, *args, **kwargs)

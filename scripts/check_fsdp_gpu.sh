@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # FSDP check for a machine with GPUs (Accelerate enables FSDP only on accelerators; on CPU, tests/test_train.py runs
-# torch's FSDP2 with the same shard units). From the repository root, with the package installed:
+# the same loop under Accelerate's FSDP2 with that one gate lifted, tests/fsdp_loop_on_cpu.py). From the repository
+# root, with the package installed:
 #
 #   bash scripts/check_fsdp_gpu.sh [NUM_GPUS]        # default: every GPU nvidia-smi lists
 #
 # Under configs/accelerate/fsdp.yaml it trains the tiny model 8 steps straight, then 4 steps that stop abruptly after
-# their checkpoint, resumed to 8; the two final models must agree, and final/ must load as a plain checkpoint.
-# It prints PASS or the first failure. Until the model stores its temperature as a 1-element tensor, the first run
-# stops at once with the loop's one-line "FSDP cannot shard 0-d parameters (logit_scale)". CONFIG_FILE and LOOP_FLAGS
+# their checkpoint, resumed to 8 (bf16); the two final models must agree, and final/ must load as a plain checkpoint
+# (the model's own class in auto_map, no FSDP files). It prints PASS or the first failure. CONFIG_FILE and LOOP_FLAGS
 # rehearse the same steps elsewhere (CPU: a 2-process MULTI_CPU config file and LOOP_FLAGS=--cpu).
 set -euo pipefail
 
@@ -60,6 +60,10 @@ assert straight.keys() == resumed.keys(), "the two final models hold different t
 worst = max(float((straight[k].float() - resumed[k].float()).abs().max()) for k in straight)
 print(f"largest |straight - resumed| over {len(straight)} tensors: {worst:.2e}")
 assert worst < 1e-3, "the resumed run did not end where the straight run did"  # bf16 kernels may round apart
+import json
+config = json.loads((work / "straight" / "final" / "config.json").read_text())
+assert config["auto_map"]["AutoModel"] == "modeling_micro_au_clip.MicroAUClipModel", config["auto_map"]
+assert not list((work / "straight" / "final").glob("_fsdp*.py")), "torch's FSDP files were saved as remote code"
 load_model(work / "straight" / "final")  # gathered whole: loads without FSDP
 print("PASS: trained, checkpointed, resumed to the same weights, and saved a loadable model")
 EOF

@@ -314,7 +314,7 @@ def test_settings_a_run_would_ignore_are_refused_before_any_work(checkpoint, tmp
 
 
 def test_accelerate_configs_are_valid_for_the_installed_accelerate():
-    from fsdp_two_processes import launch_environment
+    from fsdp_loop_on_cpu import launch_environment
 
     from accelerate.commands.config.config_args import load_config_from_file
 
@@ -328,30 +328,51 @@ def test_accelerate_configs_are_valid_for_the_installed_accelerate():
     assert "ACCELERATE_USE_FSDP" not in launch_environment(folder / "ddp.yaml")
 
 
-def test_fsdp_on_two_cpu_processes_matches_one_process_and_resumes(tmp_path):
-    """FSDP2 (configs/accelerate/fsdp.yaml's shard units) on 2 CPU processes over gloo: the gathered weights equal one
-    process trained on the whole batch, and a model loaded from the gathered state steps exactly as the trained one."""
-    from fsdp_two_processes import STEPS, batch, reference_model, train_steps
+def _fsdp_loop(folder: Path, output_dir: Path, *flags: str) -> subprocess.CompletedProcess:
+    """The loop on 2 CPU processes under Accelerate's FSDP2 with configs/accelerate/fsdp.yaml's settings, 2 samples a
+    process (tests/fsdp_loop_on_cpu.py). GDLoss normalises by the AU pairs each batch involves, so halves of a batch
+    would not average to the whole batch's loss; weighted 0, the comparison with one process is exact."""
+    from fsdp_loop_on_cpu import launch_environment
 
-    from microau_hf.train.recipe import Recipe, make_optimizer
-
-    out = tmp_path / "fsdp.pt"
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-               str(REPO / "tests" / "fsdp_two_processes.py"), str(out)]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=600,
-                            env={**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"})
-    assert result.returncode == 0, result.stderr[-3000:]
-    sharded = torch.load(out, weights_only=True)
-    model = reference_model(seed=0)
-    initial = {name: value.clone() for name, value in model.state_dict().items()}
-    train_steps(model, make_optimizer(model, Recipe()), batch(model.config), STEPS)
-    assert sharded["model"].keys() == model.state_dict().keys()
-    for name, value in model.state_dict().items():
-        # AdamW divides by the root of tiny second moments, so near-zero gradients (key biases) carry rounding up to a
-        # tenth of a step; every other tensor agrees to 1e-6.
-        torch.testing.assert_close(sharded["model"][name], value, rtol=0, atol=1e-4, msg=name)
-    assert max((initial[n] - v).abs().max() for n, v in model.state_dict().items()) > 1e-3  # the weights did move
-    assert [group["param_names"][:1] for group in sharded["optimizer"]["param_groups"]] == [
-        ["vision_model.embeddings.patch_embedding.weight"], ["logit_scale"]]  # the recipe's groups, by name
-    following = torch.load(Path(f"{out}.next"), weights_only=True)
-    assert torch.equal(following["continued"], following["reloaded"])
+               str(REPO / "tests" / "fsdp_loop_on_cpu.py"), "--data", str(folder), "--output-dir", str(output_dir),
+               "--aus", "samm", "--preset", "test", "--batch-size", "2", "--max-steps", "4", "--cpu",
+               "--logging-steps", "1", "--mixed-precision", "no", "--config-overrides", '{"lambda_gd": 0.0}', *flags]
+    return subprocess.run(command, capture_output=True, text=True, timeout=600,
+                          env={**os.environ, **launch_environment(), "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"})
+
+
+def test_fsdp_through_accelerate_matches_one_process_resumes_exactly_and_saves_a_plain_model(tiny_corpus, tmp_path):
+    _, folder = tiny_corpus
+    straight = _fsdp_loop(folder, tmp_path / "straight")
+    assert straight.returncode == 0, straight.stderr[-3000:]
+    crashed = _fsdp_loop(folder, tmp_path / "resumed", "--save-steps", "2", "--stop-after-steps", "2")
+    assert crashed.returncode != 0 and not (tmp_path / "resumed" / "final").exists()
+    resumed = _fsdp_loop(folder, tmp_path / "resumed", "--resume-from", "latest")
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    final = tmp_path / "straight" / "final"
+    sharded, after_resume = load_file(final / "model.safetensors"), load_file(tmp_path / "resumed/final/model.safetensors")
+    assert sharded.keys() == after_resume.keys()
+    for name in sharded:
+        torch.testing.assert_close(after_resume[name], sharded[name], rtol=0, atol=0, msg=name)
+
+    # One process on the whole batch of 4 sees what the two shards saw together.
+    one = train(_loop_settings(folder, tmp_path / "one", batch_size=4, max_steps=4,
+                               config_overrides={"lambda_gd": 0.0}))
+    whole, initial = load_file(one / "model.safetensors"), MicroAUClipModel(make_config("samm", preset="test"))
+    assert sharded.keys() == whole.keys()
+    for name in whole:
+        # AdamW divides by the root of tiny second moments, so near-zero gradients (biases) carry rounding.
+        torch.testing.assert_close(sharded[name], whole[name], rtol=0, atol=1e-4, msg=name)
+    lr = [[json.loads(line)["lr"] for line in (run / "log.jsonl").read_text().splitlines()]
+          for run in (tmp_path / "straight", tmp_path / "one")]
+    assert lr[0] == pytest.approx(lr[1], rel=1e-6) and lr[0][-1] < lr[0][0]
+
+    # Saved as a plain model: CLIP's 0-d temperature, the model's own class as remote code, no torch FSDP files.
+    assert sharded["logit_scale"].shape == initial.logit_scale.shape == ()
+    config = json.loads((final / "config.json").read_text())
+    assert config["auto_map"]["AutoModel"] == "modeling_micro_au_clip.MicroAUClipModel"
+    assert not list(final.glob("_fsdp*")) and MicroAUClipModel.from_pretrained(final).logit_scale.ndim == 0
+    with pytest.raises(ValueError, match=r"fsdp is False here but True in the checkpoint \(the optimizer state"):
+        train(_loop_settings(folder, tmp_path / "resumed", batch_size=2, max_steps=4,
+                             config_overrides={"lambda_gd": 0.0}, resume_from=str(tmp_path / "resumed/checkpoint-2")))

@@ -13,7 +13,8 @@ and `trainer_state.json` with the run's settings. The data order is a pure funct
 resumed from a checkpoint skips the batches it already saw and ends with the same weights as one that never stopped;
 a resume whose model, batch size, seed or process count differs from the checkpoint's is refused (`check_resume`).
 Under FSDP the model and optimizer state are gathered whole into the same files, so the final model loads anywhere
-(a resume still needs the checkpoint's number of processes: the batches already seen depend on it).
+(a resume still needs the checkpoint's number of processes, the batches already seen depend on it, and FSDP again,
+the optimizer state is laid out by parameter name); `sharding.py` holds what FSDP changes.
 """
 
 from __future__ import annotations
@@ -43,6 +44,8 @@ from ..presets import make_config
 from .collator import MicroAUCollator, au_labels, check_dataset
 from .recipe import (LOSS_TERMS, Recipe, make_optimizer, make_scheduler, refuse_training_statistics,
                      set_training_statistics)
+from .sharding import (full_state_dicts, load_full_state_dicts, make_shardable, plain_model, saved_shapes,
+                       training_shapes)
 
 logger = logging.getLogger(__name__)
 
@@ -102,6 +105,7 @@ RESUME_MUST_MATCH = {
     "config_overrides": "the model settings", "batch_size": "the batches already seen",
     "gradient_accumulation_steps": "the batches of a step", "seed": "the data order", "pre_aligned": "the face path",
     "processes": "the batches already seen", "samples": "the data order",
+    "fsdp": "the optimizer state's layout",
 }
 #: Settings a resume may change but that the checkpoint's optimizer state overrides: a change has no effect.
 RESUME_KEEPS_CHECKPOINT = ("learning_rate", "weight_decay")
@@ -134,7 +138,8 @@ def run_record(settings: LoopSettings, accelerator: Accelerator, samples: int) -
     (a launch configuration may set the precision and the accumulation)."""
     return {**asdict(settings), "mixed_precision": accelerator.mixed_precision,
             "gradient_accumulation_steps": accelerator.gradient_accumulation_steps,
-            "processes": accelerator.num_processes, "samples": samples}
+            "processes": accelerator.num_processes, "samples": samples,
+            "fsdp": accelerator.distributed_type == DistributedType.FSDP}
 
 
 class EpochShuffle(Sampler[int]):
@@ -184,80 +189,68 @@ def _checkpoint_to_resume(settings: LoopSettings, output_dir: Path, record: dict
     return folder
 
 
-# Under FSDP every process holds a shard of the model and of the optimizer state: the whole of each is gathered on
-# the main process to be saved, and sent from it to every process on a resume (torch.distributed.checkpoint's
-# full state dicts). Without FSDP each process holds all of it, and the plain state dicts are used.
+@dataclass
+class PreparedRun:
+    """What `accelerator.prepare` returned, and the parameters reshaped to be sharded (`sharding.make_shardable`)."""
+
+    accelerator: Accelerator
+    model: Any
+    optimizer: Any
+    scheduler: Any
+    loader: DataLoader
+    reshaped: list[str]
+
+    @property
+    def sharded(self) -> bool:
+        return self.accelerator.distributed_type == DistributedType.FSDP
+
+    def local_model(self):
+        """The model as this process holds it: its shard under FSDP (every process takes part in gathering), the
+        unwrapped whole model otherwise."""
+        return self.model if self.sharded else self.accelerator.unwrap_model(self.model)
+
+    def save_model(self, folder: Path, model_state: dict[str, torch.Tensor]) -> None:
+        """`save_pretrained` of the gathered `model_state` (main process only), in the saved shapes."""
+        model_state = saved_shapes(model_state, self.reshaped)
+        model = self.accelerator.unwrap_model(self.model)
+        if self.sharded:
+            model = plain_model(model, model_state)
+        model.save_pretrained(folder, state_dict=model_state, safe_serialization=True)
 
 
-def full_state_dicts(model, optimizer, sharded: bool) -> tuple[dict, dict]:
-    """The whole model's and optimizer's state (`model` unwrapped, `optimizer` the torch one); with `sharded`, every
-    process must call this, and the main process receives it."""
-    if not sharded:
-        return model.state_dict(), optimizer.state_dict()
-    from torch.distributed.checkpoint.state_dict import (StateDictOptions, get_model_state_dict,
-                                                         get_optimizer_state_dict)
-
-    options = StateDictOptions(full_state_dict=True, cpu_offload=True)
-    return get_model_state_dict(model, options=options), get_optimizer_state_dict(model, optimizer, options=options)
+def prepare_run(accelerator: Accelerator, model, loader: DataLoader, recipe: Recipe, total_steps: int) -> PreparedRun:
+    """The recipe's optimizer and schedule, and everything through `accelerator.prepare` (under FSDP the model is
+    made shardable first, so that the optimizer holds the parameters FSDP shards)."""
+    reshaped = make_shardable(model) if accelerator.distributed_type == DistributedType.FSDP else []
+    optimizer = make_optimizer(model, recipe)
+    scheduler = make_scheduler(optimizer, total_steps, recipe.warmup_ratio, accelerator.num_processes)
+    return PreparedRun(accelerator, *accelerator.prepare(model, optimizer, scheduler, loader), reshaped=reshaped)
 
 
-def load_full_state_dicts(model, optimizer, model_state: dict, optimizer_state: dict, sharded: bool) -> None:
-    """The inverse of `full_state_dicts`; with `sharded`, only the main process's dicts are read (and sent on; the
-    dicts are sharded in place)."""
-    if not sharded:
-        model.load_state_dict(model_state, strict=False)  # save_pretrained leaves out tied copies
-        optimizer.load_state_dict(optimizer_state)
-        return
-    from torch.distributed.checkpoint.state_dict import (StateDictOptions, set_model_state_dict,
-                                                         set_optimizer_state_dict)
-
-    options = StateDictOptions(full_state_dict=True, broadcast_from_rank0=True, strict=False)
-    set_model_state_dict(model, model_state, options=options)
-    set_optimizer_state_dict(model, optimizer, optimizer_state, options=options)
-
-
-def _sharded(accelerator: Accelerator) -> bool:
-    return accelerator.distributed_type == DistributedType.FSDP
-
-
-def _check_shardable(accelerator: Accelerator, model: torch.nn.Module) -> None:
-    """FSDP (1 and 2) cannot shard a 0-d parameter; say which, in one line, before torch's traceback does."""
-    scalars = [name for name, p in model.named_parameters() if p.ndim == 0]
-    if _sharded(accelerator) and scalars:
-        raise ValueError(f"FSDP cannot shard 0-d parameters ({', '.join(scalars)}); this model holds its temperature "
-                         f"as one, so train it with DDP (configs/accelerate/ddp.yaml) until it is a 1-element tensor")
-
-
-def _unwrapped_or_sharded(accelerator: Accelerator, model):
-    return model if _sharded(accelerator) else accelerator.unwrap_model(model)
-
-
-def save_checkpoint(folder: Path, accelerator: Accelerator, model, optimizer, scheduler, state: dict) -> None:
+def save_checkpoint(folder: Path, run: PreparedRun, state: dict) -> None:
     """Write one checkpoint atomically (main process), all processes waiting for it."""
+    accelerator = run.accelerator
     accelerator.wait_for_everyone()
-    model_state, optimizer_state = full_state_dicts(_unwrapped_or_sharded(accelerator, model), optimizer.optimizer,
-                                                    _sharded(accelerator))
+    model_state, optimizer_state = full_state_dicts(run.local_model(), run.optimizer.optimizer, run.sharded)
     if accelerator.is_main_process:
         remove_stale_staging(folder.parent, "checkpoint-*")  # what a run killed mid-save left behind
         with atomic_directory(folder) as staged:
-            accelerator.unwrap_model(model).save_pretrained(staged, state_dict=model_state, safe_serialization=True)
+            run.save_model(staged, model_state)
             torch.save(optimizer_state, staged / "optimizer.pt")
-            torch.save(scheduler.state_dict(), staged / "scheduler.pt")
+            torch.save(run.scheduler.state_dict(), staged / "scheduler.pt")
             torch.save({"cpu": torch.get_rng_state()}, staged / "rng_state.pt")
             (staged / STATE_FILE).write_text(json.dumps(state, indent=2))
     accelerator.wait_for_everyone()
 
 
-def load_checkpoint(folder: Path, accelerator: Accelerator, model, optimizer, scheduler) -> dict:
+def load_checkpoint(folder: Path, run: PreparedRun) -> dict:
     from safetensors.torch import load_file
 
-    sharded = _sharded(accelerator)
-    reads = not sharded or accelerator.is_main_process  # under FSDP the main process reads and sends
-    model_state = _read(folder / "model.safetensors", load_file) if reads else {}
+    reads = not run.sharded or run.accelerator.is_main_process  # under FSDP the main process reads and sends
+    model_state = training_shapes(_read(folder / "model.safetensors", load_file), run.reshaped) if reads else {}
     optimizer_state = _read(folder / "optimizer.pt", _tensors_only) if reads else {}
-    load_full_state_dicts(_unwrapped_or_sharded(accelerator, model), optimizer.optimizer, model_state,
-                          optimizer_state, sharded)
-    scheduler.load_state_dict(_read(folder / "scheduler.pt", _tensors_only))
+    load_full_state_dicts(run.local_model(), run.optimizer.optimizer, model_state, optimizer_state, run.sharded)
+    run.scheduler.load_state_dict(_read(folder / "scheduler.pt", _tensors_only))
     torch.set_rng_state(_read(folder / "rng_state.pt", _tensors_only)["cpu"])
     return _read(folder / STATE_FILE, lambda path: json.loads(path.read_text()))
 
@@ -307,28 +300,25 @@ def train(settings: LoopSettings) -> Path:
                         collate_fn=collator, drop_last=True)
     steps_per_epoch = math.ceil(len(loader) / accelerator.num_processes / accelerator.gradient_accumulation_steps)
     total_steps = settings.max_steps or settings.epochs * steps_per_epoch
-    _check_shardable(accelerator, model)
-    optimizer = make_optimizer(model, recipe)
-    scheduler = make_scheduler(optimizer, total_steps, recipe.warmup_ratio, accelerator.num_processes)
-    model, optimizer, loader, scheduler = accelerator.prepare(model, optimizer, loader, scheduler)
+    run = prepare_run(accelerator, model, loader, recipe, total_steps)
 
     state = {"global_step": 0, "epoch": 0, "batches_in_epoch": 0, "settings": record}
     if resume_folder is not None:
-        state = load_checkpoint(resume_folder, accelerator, model, optimizer, scheduler)
+        state = load_checkpoint(resume_folder, run)
         accelerator.print(f"resumed from {resume_folder} at step {state['global_step']}")
     if accelerator.is_main_process:
         output_dir.mkdir(parents=True, exist_ok=True)
-    _run_steps(settings, accelerator, model, optimizer, scheduler, loader, state, total_steps)
-    final = _save_final(output_dir / "final", accelerator, model, dataset)
+    _run_steps(settings, run, state, total_steps)
+    final = _save_final(output_dir / "final", run, dataset)
     accelerator.end_training()
     if accelerator.num_processes > 1:
-        _KEPT_UNTIL_EXIT.extend([accelerator, model, optimizer, loader, scheduler])
+        _KEPT_UNTIL_EXIT.append(run)
     return final
 
 
-def _run_steps(settings: LoopSettings, accelerator: Accelerator, model, optimizer, scheduler, loader, state: dict,
-               total_steps: int) -> None:
+def _run_steps(settings: LoopSettings, run: PreparedRun, state: dict, total_steps: int) -> None:
     """Train from `state` (step, epoch, batches seen in it) to `total_steps`, logging and checkpointing."""
+    accelerator, model, optimizer, scheduler, loader = run.accelerator, run.model, run.optimizer, run.scheduler, run.loader
     output_dir = Path(settings.output_dir)
     progress = tqdm(total=total_steps, initial=state["global_step"], desc="training",
                     disable=not accelerator.is_main_process)
@@ -357,8 +347,7 @@ def _run_steps(settings: LoopSettings, accelerator: Accelerator, model, optimize
             if state["global_step"] % settings.logging_steps == 0 or state["global_step"] == total_steps:
                 _write_log(running, state, scheduler, output_dir / "log.jsonl", accelerator, progress)
             if settings.save_steps and state["global_step"] % settings.save_steps == 0:
-                save_checkpoint(output_dir / f"checkpoint-{state['global_step']}", accelerator, model, optimizer,
-                                scheduler, state)
+                save_checkpoint(output_dir / f"checkpoint-{state['global_step']}", run, state)
                 if settings.stop_after_steps == state["global_step"]:
                     _crash(accelerator)
             if state["global_step"] >= total_steps:
@@ -369,15 +358,16 @@ def _run_steps(settings: LoopSettings, accelerator: Accelerator, model, optimize
     progress.close()
 
 
-def _save_final(final: Path, accelerator: Accelerator, model, rows) -> Path:
+def _save_final(final: Path, run: PreparedRun, rows) -> Path:
     """The trained model, its processor and what trained it (`rows`), saved atomically by the main process (the
     model gathered first under FSDP)."""
+    accelerator = run.accelerator
     accelerator.wait_for_everyone()
-    model_state = accelerator.get_state_dict(model)  # every process takes part; the main process gets it whole
+    model_state = accelerator.get_state_dict(run.model)  # every process takes part; the main process gets it whole
     if accelerator.is_main_process:
-        unwrapped = accelerator.unwrap_model(model)
+        unwrapped = accelerator.unwrap_model(run.model)
         with atomic_directory(final) as staged:
-            unwrapped.save_pretrained(staged, state_dict=model_state, safe_serialization=True)
+            run.save_model(staged, model_state)
             build_processor(unwrapped.config).save_pretrained(staged)
             write_training_data(staged, rows)
     accelerator.wait_for_everyone()
