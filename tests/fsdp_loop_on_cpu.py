@@ -30,20 +30,23 @@ def launch_environment(config_file: Path = CONFIG_FILE) -> dict[str, str]:
     return {k: v for k, v in prepare_multi_gpu_env(args).items() if k.startswith(("FSDP", "ACCELERATE_USE_FSDP"))}
 
 
-_accelerator_state_init = AcceleratorState.__init__
+def allow_fsdp_on_cpu() -> None:
+    """Let `AcceleratorState` keep the FSDP plugin for CPU processes (this launcher's processes only: the tests that
+    import `launch_environment` never call it)."""
+    accelerator_state_init = AcceleratorState.__init__
 
+    def init_with_fsdp_on_cpu(self, *args, fsdp_plugin=None, **kwargs) -> None:
+        accelerator_state_init(self, *args, fsdp_plugin=fsdp_plugin, **kwargs)
+        if fsdp_plugin is not None and self.distributed_type == DistributedType.MULTI_CPU:
+            # Every later `AcceleratorState()` copies PartialState's fields over its own, so both say FSDP.
+            PartialState._shared_state["distributed_type"] = self.distributed_type = DistributedType.FSDP
+            self.fsdp_plugin = fsdp_plugin
 
-def _init_with_fsdp_on_cpu(self, *args, fsdp_plugin=None, **kwargs) -> None:
-    _accelerator_state_init(self, *args, fsdp_plugin=fsdp_plugin, **kwargs)
-    if fsdp_plugin is not None and self.distributed_type == DistributedType.MULTI_CPU:
-        # Every later `AcceleratorState()` copies PartialState's fields over its own, so both say FSDP.
-        PartialState._shared_state["distributed_type"] = self.distributed_type = DistributedType.FSDP
-        self.fsdp_plugin = fsdp_plugin
+    AcceleratorState.__init__ = init_with_fsdp_on_cpu
 
-
-AcceleratorState.__init__ = _init_with_fsdp_on_cpu
 
 if __name__ == "__main__":
     from microau_hf.train.loop import main
 
+    allow_fsdp_on_cpu()
     main(sys.argv[1:])
