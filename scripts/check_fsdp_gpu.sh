@@ -47,6 +47,7 @@ echo "== resumed to step 8"
 train "$WORK/resumed" --resume-from latest
 
 "$PYTHON" - "$WORK" <<'EOF'
+import json
 import sys
 from pathlib import Path
 
@@ -60,7 +61,6 @@ assert straight.keys() == resumed.keys(), "the two final models hold different t
 worst = max(float((straight[k].float() - resumed[k].float()).abs().max()) for k in straight)
 print(f"largest |straight - resumed| over {len(straight)} tensors: {worst:.2e}")
 assert worst < 1e-3, "the resumed run did not end where the straight run did"  # bf16 kernels may round apart
-import json
 config = json.loads((work / "straight" / "final" / "config.json").read_text())
 assert config["auto_map"]["AutoModel"] == "modeling_micro_au_clip.MicroAUClipModel", config["auto_map"]
 assert not list((work / "straight" / "final").glob("_fsdp*.py")), "torch's FSDP files were saved as remote code"

@@ -139,7 +139,7 @@ def run_record(settings: LoopSettings, accelerator: Accelerator, samples: int) -
     return {**asdict(settings), "mixed_precision": accelerator.mixed_precision,
             "gradient_accumulation_steps": accelerator.gradient_accumulation_steps,
             "processes": accelerator.num_processes, "samples": samples,
-            "fsdp": accelerator.distributed_type == DistributedType.FSDP}
+            "fsdp": is_fsdp(accelerator)}
 
 
 class EpochShuffle(Sampler[int]):
@@ -189,6 +189,10 @@ def _checkpoint_to_resume(settings: LoopSettings, output_dir: Path, record: dict
     return folder
 
 
+def is_fsdp(accelerator: Accelerator) -> bool:
+    return accelerator.distributed_type == DistributedType.FSDP
+
+
 @dataclass
 class PreparedRun:
     """What `accelerator.prepare` returned, and the parameters reshaped to be sharded (`sharding.make_shardable`)."""
@@ -202,7 +206,7 @@ class PreparedRun:
 
     @property
     def sharded(self) -> bool:
-        return self.accelerator.distributed_type == DistributedType.FSDP
+        return is_fsdp(self.accelerator)
 
     def local_model(self):
         """The model as this process holds it: its shard under FSDP (every process takes part in gathering), the
@@ -221,7 +225,7 @@ class PreparedRun:
 def prepare_run(accelerator: Accelerator, model, loader: DataLoader, recipe: Recipe, total_steps: int) -> PreparedRun:
     """The recipe's optimizer and schedule, and everything through `accelerator.prepare` (under FSDP the model is
     made shardable first, so that the optimizer holds the parameters FSDP shards)."""
-    reshaped = make_shardable(model) if accelerator.distributed_type == DistributedType.FSDP else []
+    reshaped = make_shardable(model) if is_fsdp(accelerator) else []
     optimizer = make_optimizer(model, recipe)
     scheduler = make_scheduler(optimizer, total_steps, recipe.warmup_ratio, accelerator.num_processes)
     return PreparedRun(accelerator, *accelerator.prepare(model, optimizer, scheduler, loader), reshaped=reshaped)
@@ -318,7 +322,7 @@ def train(settings: LoopSettings) -> Path:
 
 def _run_steps(settings: LoopSettings, run: PreparedRun, state: dict, total_steps: int) -> None:
     """Train from `state` (step, epoch, batches seen in it) to `total_steps`, logging and checkpointing."""
-    accelerator, model, optimizer, scheduler, loader = run.accelerator, run.model, run.optimizer, run.scheduler, run.loader
+    accelerator, model, optimizer, scheduler = run.accelerator, run.model, run.optimizer, run.scheduler
     output_dir = Path(settings.output_dir)
     progress = tqdm(total=total_steps, initial=state["global_step"], desc="training",
                     disable=not accelerator.is_main_process)
@@ -326,9 +330,9 @@ def _run_steps(settings: LoopSettings, run: PreparedRun, state: dict, total_step
     clipped = [p for p in model.parameters() if p.requires_grad]  # the prepared (under FSDP: sharded) parameters
     model.train()
     while state["global_step"] < total_steps:
-        loader.set_epoch(state["epoch"])
+        run.loader.set_epoch(state["epoch"])
         seen = state["batches_in_epoch"]
-        batches = accelerator.skip_first_batches(loader, seen) if seen else loader
+        batches = accelerator.skip_first_batches(run.loader, seen) if seen else run.loader
         for batch in batches:
             with accelerator.accumulate(model):
                 outputs = model(**batch)
