@@ -101,8 +101,8 @@ def _evaluate_spotting(args: argparse.Namespace) -> None:
     from .atomic import atomic_write_text
     from .data.spotting_schema import load_spotting_folder
     from .inference import MicroAUPredictor
-    from .train.spotting_eval import evaluate_spotting, spotting_table
-    from .train.spotting_metrics import Interval
+    from .spotting.evaluation import evaluate_spotting, spotting_table
+    from .spotting.metrics import Interval
 
     dataset = load_spotting_folder(args.data)
     predictor = MicroAUPredictor.from_pretrained(args.model, device=resolve_device(args.device))

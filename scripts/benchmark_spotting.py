@@ -6,7 +6,7 @@ frame most different from the first one, aligned on the first frame's face, take
     python scripts/benchmark_spotting.py                 # F1 on dev and test, throughput, memory (benchmarks/spotting.json)
     python scripts/benchmark_spotting.py --tune          # also: the threshold grid, on the dev videos only
 
-The spotter's thresholds (microau_hf/spotting.py `SpottingSettings`) were chosen with `--tune` on the dev split
+The spotter's thresholds (microau_hf/spotting `SpottingSettings`) were chosen with `--tune` on the dev split
 (other source frames than the test split's, see microau_hf/data/synthetic_video.py); the test split is only scored.
 Throughput is measured on one core (the process pinned to CPU 0, one thread for torch and OpenCV) on the first test
 video, 640x360: decoding alone, decoding + face tracking (the spotting pass without the motion signals), the whole
@@ -34,7 +34,7 @@ sys.path.insert(0, str(ROOT))
 
 from microau_hf.atomic import atomic_write_text  # noqa: E402
 from microau_hf.data.synthetic_video import SpottingVideo, make_spotting_video, spotting_benchmark_videos  # noqa: E402
-from microau_hf.train.spotting_metrics import Interval, spotting_scores  # noqa: E402
+from microau_hf.spotting.metrics import Interval, spotting_scores  # noqa: E402
 
 BASELINE_HALF_WIDTH_S = 0.2  # the baseline's interval: its apex +- 0.2 s, the length of a typical micro-expression
 

@@ -34,7 +34,7 @@ from microau_hf.checkpoints import write_training_data
 from microau_hf.face import build_processor
 from microau_hf.inference import Prediction
 from microau_hf.results import SpottedInterval
-from microau_hf.train.spotting_metrics import MEGC_IOU_THRESHOLD, Interval, interval_iou
+from microau_hf.spotting.metrics import MEGC_IOU_THRESHOLD, Interval, interval_iou
 from microau_hf.video import iter_frames, probe_video, write_video
 
 REPO = Path(__file__).resolve().parents[1]

@@ -19,7 +19,7 @@ from skimage import data
 from microau_hf.face import NoFaceError
 from microau_hf.inference import MicroAUPredictor
 from microau_hf.results import SCHEMA_VERSION, frames_csv_path, save_results
-from microau_hf.train.spotting_metrics import Interval, interval_iou
+from microau_hf.spotting.metrics import Interval, interval_iou
 from microau_hf.video import VideoReadError, VideoTooShortError, iter_frames, write_video
 from test_inference import MOUTH, smile
 

@@ -19,8 +19,9 @@ from fixtures_spotting import (
 )
 
 from microau_hf.data.converters import CONVERTERS, REPORT_NAME, SPOTTING_CONVERTERS, convert_corpus
-from microau_hf.data.spotting_schema import load_spotting_folder, spotting_features, truth_intervals
-from microau_hf.train.spotting_metrics import Interval
+from microau_hf.data.spotting_schema import load_spotting_folder, spotting_features
+from microau_hf.spotting.evaluation import truth_intervals
+from microau_hf.spotting.metrics import Interval
 
 
 def convert(name: str, root: Path, out: Path, **kwargs):

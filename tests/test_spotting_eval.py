@@ -8,9 +8,9 @@ import pytest
 from fixtures_spotting import build_casme_sq
 
 from microau_hf.data.converters import convert_corpus
-from microau_hf.data.spotting_schema import load_spotting_folder, truth_intervals
-from microau_hf.train.spotting_eval import evaluate_spotting, spotting_table
-from microau_hf.train.spotting_metrics import Interval
+from microau_hf.data.spotting_schema import load_spotting_folder
+from microau_hf.spotting.evaluation import evaluate_spotting, spotting_table, truth_intervals
+from microau_hf.spotting.metrics import Interval
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from microau_hf.train.spotting_metrics import (
+from microau_hf.spotting.metrics import (
     Interval,
     SpottingScores,
     interval_iou,

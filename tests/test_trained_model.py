@@ -18,7 +18,7 @@ from microau_hf.data.faces import load_faces
 from microau_hf.data.render import Rendering, draw_camera, prepare_subjects, render_frame
 from microau_hf.inference import MicroAUPredictor
 from microau_hf.quickstart import QuickstartSettings, run
-from microau_hf.train.spotting_metrics import MEGC_IOU_THRESHOLD, Interval, interval_iou
+from microau_hf.spotting.metrics import MEGC_IOU_THRESHOLD, Interval, interval_iou
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "spaces_app" / "examples"
 STILL_FACE_MAX = 0.2

@@ -12,6 +12,8 @@ contract (:mod:`microau_hf.data.schema`), so it has a dataset of its own:
   ``"macro"``, ``aus`` the AU code as the corpus wrote it and ``emotion`` the corpus's estimate ("" if none).
 
 A video without any annotated expression is a row too: whatever a spotter finds in it is a false positive.
+Scoring these rows lives in :mod:`microau_hf.spotting` (``truth_intervals``, ``evaluate_spotting``): data/ describes
+the corpora and never imports the spotter.
 """
 
 from __future__ import annotations
@@ -73,13 +75,5 @@ def load_spotting_folder(path: str | os.PathLike) -> Dataset:
     return dataset
 
 
-def truth_intervals(row: dict) -> list:
-    """The annotated intervals of one row as :class:`~microau_hf.train.spotting_metrics.Interval` (positions into
-    ``frame_paths``), ready for :func:`~microau_hf.train.spotting_metrics.spotting_scores`."""
-    from ..train.spotting_metrics import Interval  # train/ is imported only by the callers that score
-
-    return [Interval(int(i["onset"]), int(i["offset"]), str(i["kind"])) for i in row["intervals"]]
-
-
 __all__ = ["INTERVAL_FEATURES", "INTERVAL_KINDS", "SPOTTING_COLUMNS", "SPOTTING_CORPUS_NAMES",
-           "is_spotting_dataset", "load_spotting_folder", "spotting_features", "truth_intervals"]
+           "is_spotting_dataset", "load_spotting_folder", "spotting_features"]

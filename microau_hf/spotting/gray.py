@@ -45,8 +45,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .aus import get_au
-from .face.tracking import TrackedFrame
+from ..aus import get_au
+from ..face.tracking import TrackedFrame
 
 #: The window half-widths, in seconds, in the order the signals are stored.
 WINDOWS = ("micro", "long", "macro")

@@ -1,12 +1,13 @@
 """Evaluate a spotter on a long-video corpus (CAS(ME)^2, SAMM Long Videos) the way the MEGC challenges score it.
 
     from microau_hf.data.spotting_schema import load_spotting_folder
+    from microau_hf.spotting import evaluate_spotting, spotting_table
     results = evaluate_spotting(load_spotting_folder("data/casme_sq"), spot)   # spot(frame_paths, fps) -> intervals
     print(spotting_table(results)); json.dump(results, open("results.json", "w"))
 
 ``spot`` gets one video's frame paths (in time order) and its frame rate, and returns
-:class:`~microau_hf.train.spotting_metrics.Interval` objects: 0-based positions into those paths. Micro- and
-macro-expressions are scored on their own and summed for the overall figure (:mod:`.spotting_metrics`); intervals
+:class:`~microau_hf.spotting.metrics.Interval` objects: 0-based positions into those paths. Micro- and
+macro-expressions are scored on their own and summed for the overall figure (:mod:`.metrics`); intervals
 of any other kind a spotter reports (blinks, head motion) are left out of the scores and counted per video.
 
 A video ``spot`` fails on (a ``ValueError`` or ``OSError``: no face, an unreadable frame) is scored as if nothing
@@ -20,8 +21,8 @@ from collections.abc import Callable, Iterable, Sequence
 
 from tqdm.auto import tqdm
 
-from ..data.spotting_schema import INTERVAL_KINDS, truth_intervals
-from .spotting_metrics import MEGC_IOU_THRESHOLD, Interval, spotting_scores
+from ..data.spotting_schema import INTERVAL_KINDS
+from .metrics import MEGC_IOU_THRESHOLD, Interval, spotting_scores
 
 Spotter = Callable[[list[str], float], Sequence[Interval]]
 
@@ -74,6 +75,12 @@ def evaluate_spotting(dataset: Iterable[dict], spot: Spotter, iou_threshold: flo
     }
 
 
+def truth_intervals(row: dict) -> list[Interval]:
+    """The annotated intervals of one spotting dataset row as :class:`Interval` objects (positions into
+    ``frame_paths``), ready for :func:`~microau_hf.spotting.metrics.spotting_scores`."""
+    return [Interval(int(i["onset"]), int(i["offset"]), str(i["kind"])) for i in row["intervals"]]
+
+
 def _check_predictions(predicted: list, num_frames: int, name: str) -> None:
     """A spotter's intervals must be Interval objects inside the video: anything else is a bug in the spotter."""
     for interval in predicted:
@@ -101,4 +108,4 @@ def spotting_table(results: dict) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["MATCHING", "Spotter", "evaluate_spotting", "spotting_table"]
+__all__ = ["MATCHING", "Spotter", "evaluate_spotting", "spotting_table", "truth_intervals"]
