@@ -94,6 +94,8 @@ def _add_quickstart(commands, running) -> None:
     quick.add_argument("--epochs", type=checks.positive_float, default=8.0, help="epochs per fold (default %(default)s)")
     _add_au_and_size(quick)
     quick.add_argument("--seed", type=int, default=0, help="corpus and training seed (default %(default)s)")
+    quick.add_argument("--overwrite", action="store_true",
+                       help="replace an earlier quickstart's results, plot and checkpoint in --out")
 
 
 def _add_synth(commands, plain) -> None:
@@ -143,6 +145,9 @@ def _add_train(commands, running) -> None:
                        help="save a resumable checkpoint every N steps (0: at the end)")
     train.add_argument("--resume-from", help="a checkpoint folder (its path, e.g. runs/tiny/checkpoint-200), or 'latest': the last in "
                             "--output-dir")
+    train.add_argument("--overwrite", action="store_true",
+                       help="replace an earlier run in --output-dir (its log, checkpoints and final model; a folder "
+                            "in it holding files microau did not write is never replaced)")
     _add_model_settings(train)
 
 
@@ -174,6 +179,8 @@ def _add_evaluate(commands, running) -> None:
                           help="with --threshold inner: training subjects each fold's inner model leaves out "
                                "(default %(default)s)")
     evaluate.add_argument("--save-model", action="store_true", help="save the last fold's model as a checkpoint")
+    evaluate.add_argument("--overwrite", action="store_true",
+                          help="replace an earlier evaluation's results, plot, fold logs and checkpoint in --output-dir")
     _add_model_settings(evaluate)
 
 
@@ -210,6 +217,9 @@ def _add_predict(commands, running) -> None:
     predict.add_argument("--out", type=checks.output_file(checks.RESULT_SUFFIXES, stdout_ok=True),
                          help="the full result as .json or .csv (by extension), or - for JSON on stdout; "
                               "without it, stdout gets a short summary")
+    predict.add_argument("--overwrite", action="store_true",
+                         help="replace an earlier result at --out or --plot (never an input, a checkpoint's file, or "
+                              "a JSON file microau did not write)")
 
 
 def _add_push(commands, plain) -> None:
@@ -264,6 +274,11 @@ def _check_combinations(parser: argparse.ArgumentParser, args: argparse.Namespac
     """What one argument alone cannot say; checked before anything is imported or loaded."""
     if args.command == "evaluate" and (args.task == "spotting") != bool(args.model):
         parser.error("--task spotting needs --model" if args.model is None else "--model applies to --task spotting")
+    if args.command == "train" and args.overwrite and args.resume_from:
+        parser.error("--overwrite replaces the earlier run and --resume-from continues it: give one of them")
+    if args.command == "synth" and args.amplitude[0] > args.amplitude[1]:
+        low, high = args.amplitude
+        parser.error(f"--amplitude {low:g} {high:g}: LOW must not exceed HIGH")
     if args.command == "predict":
         if args.onset and not args.apex:
             parser.error("--onset needs --apex")

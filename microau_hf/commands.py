@@ -11,6 +11,8 @@ from pathlib import Path
 
 import torch
 
+SPOTTING_EVALUATION_SCHEMA = "micro-au-clip/spotting-evaluation"
+
 #: Pairs (or a video's summary lines) printed on stdout; the full result goes to ``--out``.
 SUMMARY_ITEMS = 20
 
@@ -56,7 +58,10 @@ def _synth(args: argparse.Namespace) -> None:
     if args.contact_sheet:
         from .data.contact_sheet import draw_contact_sheet
 
-        draw_contact_sheet(dataset).save(args.contact_sheet)
+        from .atomic import atomic_file
+
+        with atomic_file(args.contact_sheet) as staged:
+            draw_contact_sheet(dataset).save(staged)
         print(f"contact sheet: {args.contact_sheet}")
 
 
@@ -90,7 +95,7 @@ def _train(args: argparse.Namespace) -> None:
                             gradient_accumulation_steps=args.gradient_accumulation_steps,
                             mixed_precision=args.mixed_precision, save_steps=args.save_steps,
                             resume_from=args.resume_from, config_overrides=args.config, seed=args.seed,
-                            pre_aligned=args.pre_aligned, cpu=args.device == "cpu")
+                            pre_aligned=args.pre_aligned, cpu=args.device == "cpu", overwrite=args.overwrite)
     print(f"final model: {train(settings)}")
 
 
@@ -115,7 +120,8 @@ def _evaluate_spotting(args: argparse.Namespace) -> None:
     out = Path(args.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     print(spotting_table(results))
-    print(f"wrote {atomic_write_text(out / 'results.json', json.dumps(results, indent=2) + chr(10))}")
+    document = {"schema": SPOTTING_EVALUATION_SCHEMA, **results}  # says who wrote it (the write rule, atomic.py)
+    print(f"wrote {atomic_write_text(out / 'results.json', json.dumps(document, indent=2) + chr(10))}")
 
 
 def _evaluate(args: argparse.Namespace) -> None:
@@ -126,6 +132,7 @@ def _evaluate(args: argparse.Namespace) -> None:
     from .presets import make_config
     from .train.loso import ProtocolSettings, result_notes, run_protocol
     from .train.metrics import markdown_table
+    from .atomic import atomic_plot
     from .train.plots import plot_per_au_f1
     from .train.recipe import refuse_training_statistics
 
@@ -140,7 +147,7 @@ def _evaluate(args: argparse.Namespace) -> None:
                            save_model_to=Path(args.output_dir) / "checkpoint" if args.save_model else None)
     print(markdown_table(results["scores"], f"{results['protocol']} on {args.data}"))
     print("\n".join(result_notes(results)))
-    print(f"plot: {plot_per_au_f1(results, Path(args.output_dir) / 'per_au_f1.png')}")
+    print(f"plot: {atomic_plot(plot_per_au_f1, results, Path(args.output_dir) / 'per_au_f1.png')}")
 
 
 def _predict(args: argparse.Namespace) -> int:
@@ -163,9 +170,10 @@ def _predict(args: argparse.Namespace) -> int:
             raise ValueError(failed[0].message)  # nothing could be scored: one error line, nothing written
     _report_predictions(result, args.out)
     if args.video and args.plot:  # after the results: a figure that fails cannot cost the user the numbers
+        from .atomic import atomic_plot
         from .timeline import plot_timeline
 
-        print(f"time line: {plot_timeline(result, args.plot)}")
+        print(f"time line: {atomic_plot(plot_timeline, result, args.plot)}")
     for item in failed:  # the good items are written above; the bad ones are listed, and the exit says so
         print(f"microau predict: {item.name}: {item.message}", file=sys.stderr)
     return 1 if failed else 0
@@ -214,6 +222,79 @@ HANDLERS = {"quickstart": _quickstart, "synth": _synth, "convert": _convert, "tr
             "predict": _predict, "push": _push, "space": _space}
 
 
+#: What `evaluate` writes into its --output-dir (everything else there is left alone).
+EVALUATE_WRITES = ("results.json", "results.md", "per_au_f1.png", "folds", "checkpoint")
+
+
+def _predict_outputs(args: argparse.Namespace) -> list[Path]:
+    from .atomic import OutputRule
+    from .results import frames_csv_path
+
+    rule = OutputRule({"--model": args.model, "--onset": args.onset, "--apex": args.apex, "--folder": args.folder,
+                       "--video": args.video}, args.overwrite)
+    outputs = []
+    if args.out and args.out != "-":
+        outputs.append(rule.check_file(args.out, "--out"))
+        if args.video and Path(args.out).suffix.lower() == ".csv":  # a video's CSV has its time series beside it
+            outputs.append(rule.check_file(frames_csv_path(args.out), "--out"))
+    if args.plot:
+        outputs.append(rule.check_file(args.plot, "--plot"))
+    return outputs
+
+
+def _evaluate_outputs(args: argparse.Namespace) -> list[Path]:
+    from .atomic import OutputRule
+
+    rule = OutputRule({"--data": args.data, "--model": args.model}, args.overwrite)
+    rule.check_folder(args.output_dir, "--output-dir", EVALUATE_WRITES)
+    return [args.output_dir]
+
+
+def _quickstart_outputs(args: argparse.Namespace) -> list[Path]:
+    from .atomic import OutputRule
+    from .quickstart import QUICKSTART_WRITES
+
+    OutputRule({}, args.overwrite).check_folder(args.out, "--out", QUICKSTART_WRITES)
+    return [args.out]
+
+
+def _synth_outputs(args: argparse.Namespace) -> list[Path]:
+    from .atomic import OutputRule
+
+    rule = OutputRule({}, args.overwrite)
+    outputs = [rule.check_replaced_folder(args.out, "--out")]
+    if args.contact_sheet:
+        # The corpus folder is replaced whole and holds the dataset only: a sheet in it would be lost, or would block
+        # the next --overwrite as a file synth did not write.
+        if Path(args.out).resolve() in Path(args.contact_sheet).resolve().parents:
+            raise FileExistsError(f"{args.contact_sheet}: --contact-sheet must be outside --out, which holds the "
+                                  f"dataset only")
+        outputs.append(rule.check_file(args.contact_sheet, "--contact-sheet"))
+    return outputs
+
+
+def _convert_outputs(args: argparse.Namespace) -> list[Path]:
+    from .atomic import OutputRule
+
+    rule = OutputRule({"--root": args.root, "--annotation": args.annotation}, args.overwrite)
+    return [rule.check_replaced_folder(args.out, "--out")]
+
+
+#: Per subcommand: check its outputs against the write rule (`atomic.OutputRule`) and return those to lock. `train`
+#: does both in the loop itself, so that `accelerate launch scripts/train.py` obeys the same rule.
+OUTPUTS = {"predict": _predict_outputs, "evaluate": _evaluate_outputs, "quickstart": _quickstart_outputs,
+           "synth": _synth_outputs, "convert": _convert_outputs}
+
+
 def run_command(args: argparse.Namespace) -> int | None:
-    """Run the parsed subcommand; its exit code (``None``: 0)."""
-    return HANDLERS[args.command](args)
+    """Run the parsed subcommand with its outputs checked and locked; its exit code (``None``: 0)."""
+    from contextlib import ExitStack
+
+    from .atomic import output_lock
+
+    claim = OUTPUTS.get(args.command, lambda _: [])
+    with ExitStack() as locks:
+        for out in claim(args):  # checked before the lock: a refused place gets no lock file either
+            locks.enter_context(output_lock(out, args.command))
+        claim(args)  # and again under the lock: a run that ended meanwhile may have written there
+        return HANDLERS[args.command](args)

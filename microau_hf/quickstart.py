@@ -15,12 +15,18 @@ from pathlib import Path
 
 from datasets import load_from_disk
 
+from .atomic import atomic_plot
 from .data.synthetic import make_synthetic_corpus
 from .face.pipeline import build_processor
 from .presets import make_config
 from .train.loso import ProtocolSettings, result_notes, run_protocol
 from .train.metrics import markdown_table
 from .train.plots import plot_per_au_f1
+
+
+#: What a quickstart writes into its --out folder, replaced only with --overwrite (the synthetic corpus there is
+#: reused while its settings stay the same, never replaced).
+QUICKSTART_WRITES = ("loso", "per_au_f1.png", "checkpoint")
 
 
 @dataclass
@@ -60,7 +66,7 @@ def run(settings: QuickstartSettings) -> dict:
                          training_overrides={"logging_steps": 20}),
         save_model_to=checkpoint,
     )
-    plot = plot_per_au_f1(results, settings.out / "per_au_f1.png")
+    plot = atomic_plot(plot_per_au_f1, results, settings.out / "per_au_f1.png")
     _report(results, settings, checkpoint, plot)
     return results
 

@@ -23,7 +23,10 @@ import json
 import logging
 import math
 import os
+import shutil
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,7 +37,7 @@ from accelerate.utils import DistributedType
 from torch.utils.data import DataLoader, Sampler
 from tqdm.auto import tqdm
 
-from ..atomic import atomic_directory, remove_stale_staging
+from ..atomic import OutputRule, atomic_directory, output_lock, remove_stale_staging
 from ..checkpoints import load_model, write_training_data
 from ..data.corpus_faces import check_corpus_faces
 from ..data.schema import load_dataset_folder
@@ -82,6 +85,7 @@ class LoopSettings:
     resume_from: str | None = None  # a checkpoint folder, or "latest"
     pre_aligned: bool = False  # frames are aligned face crops: canonical template regions, no landmark model
     stop_after_steps: int | None = None  # simulate a crash right after this step's checkpoint (tests)
+    overwrite: bool = False  # replace an earlier run in output_dir (else refused, unless resume_from continues it)
 
     def recipe(self) -> Recipe:
         return Recipe(self.learning_rate, self.weight_decay, self.warmup_ratio, self.max_grad_norm,
@@ -89,7 +93,9 @@ class LoopSettings:
 
 
 def check_settings(settings: LoopSettings) -> None:
-    """Refuse, in one line, settings that would be silently ignored."""
+    """Refuse, in one line, settings that would be silently ignored or contradict each other."""
+    if settings.overwrite and settings.resume_from:
+        raise ValueError("--overwrite replaces the earlier run and --resume-from continues it: give one of them")
     if settings.model:
         ignored = sorted(settings.config_overrides) + (["clip"] if settings.clip else [])
         if ignored:
@@ -136,7 +142,9 @@ def check_resume(folder: Path, saved: dict[str, Any], current: dict[str, Any]) -
 def run_record(settings: LoopSettings, accelerator: Accelerator, samples: int) -> dict[str, Any]:
     """What a checkpoint records of its run, and what a resume is checked against: the settings as they took effect
     (a launch configuration may set the precision and the accumulation)."""
-    return {**asdict(settings), "mixed_precision": accelerator.mixed_precision,
+    settings_record = {name: os.fspath(value) if isinstance(value, os.PathLike) else value  # JSON has no paths
+                       for name, value in asdict(settings).items()}
+    return {**settings_record, "mixed_precision": accelerator.mixed_precision,
             "gradient_accumulation_steps": accelerator.gradient_accumulation_steps,
             "processes": accelerator.num_processes, "samples": samples,
             "fsdp": is_fsdp(accelerator)}
@@ -280,15 +288,50 @@ def _read(path: Path, reader) -> Any:
         raise ValueError(f"{path}: unreadable checkpoint file ({problem[:200]})") from None
 
 
+#: What a run writes into its output_dir (everything else there is left alone).
+TRAIN_WRITES = ("log.jsonl", "final", "checkpoint-[0-9]*")
+
+
+def _check_output_dir(settings: LoopSettings) -> list[Path]:
+    """The write rule for output_dir (`atomic.OutputRule`): the earlier run's entries it holds, if any."""
+    rule = OutputRule({"--data": settings.data, "--model": settings.model, "--clip": settings.clip},
+                      settings.overwrite)
+    return rule.check_folder(settings.output_dir, "--output-dir", TRAIN_WRITES, continuing=bool(settings.resume_from),
+                             or_else="--resume-from latest to continue it")
+
+
+@contextmanager
+def claimed_output_dir(settings: LoopSettings) -> Iterator[None]:
+    """Check output_dir and hold its lock for the run; with ``overwrite``, the earlier run's log and checkpoints go
+    (its final model stays until the new one replaces it). The main process alone does this, before Accelerate
+    starts (``RANK`` is set by the launcher): a refusal there ends the launch."""
+    if os.environ.get("RANK", "0") != "0":
+        yield
+        return
+    _check_output_dir(settings)
+    with output_lock(settings.output_dir, "train"):
+        earlier = _check_output_dir(settings)  # again under the lock: a run that ended meanwhile may have written
+        if settings.overwrite:
+            for entry in (e for e in earlier if e.name != "final"):
+                if entry.is_dir():
+                    shutil.rmtree(entry)
+                else:
+                    entry.unlink()
+        yield
+
+
 def train(settings: LoopSettings) -> Path:
     """Train; returns the folder of the final model (`<output_dir>/final`)."""
     check_settings(settings)
+    with claimed_output_dir(settings):
+        return _train(settings)
+
+
+def _train(settings: LoopSettings) -> Path:
     recipe = settings.recipe()
     accelerator = Accelerator(cpu=settings.cpu, **recipe.accelerator_arguments())
     torch.manual_seed(settings.seed)
     output_dir = Path(settings.output_dir)
-    if output_dir.exists() and not output_dir.is_dir():
-        raise NotADirectoryError(f"{output_dir}: exists and is a file; --output-dir must be a folder")
     dataset = load_dataset_folder(settings.data)
     with accelerator.main_process_first():  # the main process detects the faces and saves the cache; the rest read it
         faces = check_corpus_faces(dataset, None if settings.pre_aligned else "auto", settings.data,

@@ -18,6 +18,7 @@ import numpy as np
 import torch
 from datasets import Dataset
 from tqdm.auto import tqdm
+from transformers.trainer_callback import PrinterCallback
 
 from ..atomic import atomic_directory, atomic_write_text
 from ..checkpoints import write_training_data
@@ -34,6 +35,7 @@ from .trainer import make_trainer, training_arguments
 
 ModelFactory = Callable[[MicroAUClipConfig], torch.nn.Module]
 PROTOCOLS = {"loso": loso_folds, "loco": leave_one_corpus_out_folds}
+EVALUATION_SCHEMA = "micro-au-clip/evaluation"
 
 
 @dataclass
@@ -80,6 +82,9 @@ def train_fold(
         **settings.training_overrides,
     )
     trainer = make_trainer(model, processor, train, args, preparer=preparer, landmarker=_landmarker(settings))
+    # With its progress bar off, the Trainer prints each log dict ({'train_runtime': ...}) on stdout, between our
+    # fold bar and the results; the logs stay in trainer.state.log_history.
+    trainer.remove_callback(PrinterCallback)
     trainer.train()
     return trainer
 
@@ -122,6 +127,7 @@ def run_protocol(
     groups = len(set(dataset["dataset"] if settings.protocol == "loco" else subject_keys(dataset)))  # as the folds
     unit = "corpora" if settings.protocol == "loco" else "subjects"
     results = {
+        "schema": EVALUATION_SCHEMA,  # says who wrote the file: an earlier evaluation is replaced only with --overwrite
         # Coverage is part of the name: a partial LOSO must never read as a full one.
         "protocol": f"{settings.protocol.upper()}, {len(folds)} of {groups} {unit} held out",
         "face_path": "frames through the face pipeline (detection, alignment on the onset, landmark regions), "
