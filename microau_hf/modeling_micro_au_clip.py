@@ -21,7 +21,12 @@ each AU token: half on itself, half on the AUs active with it, weighted by the t
 from __future__ import annotations
 
 import copy
+import json
 import math
+import os
+import shutil
+import struct
+import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -38,6 +43,11 @@ from .loss_micro_au_clip import global_dependency_loss, micro_au_contrastive_los
 
 # CLIP caps its learned inverse temperature at 100; so do we.
 MAX_LOGIT_SCALE = math.log(100.0)
+
+#: The safetensors metadata key under which `save_pretrained` records the AU list the weights were trained on (a JSON
+#: list of AU numbers), so that a loader can tell a config.json edited afterwards (reordered, relabelled) from the
+#: config the weights came with.
+AUS_METADATA_KEY = "micro_au_clip.aus"
 
 
 def region_boxes_to_patch_weights(boxes: Sequence[Sequence[Sequence[float]]], grid_size: int) -> torch.Tensor:
@@ -236,6 +246,20 @@ class MicroAUClipPreTrainedModel(PreTrainedModel):
             raise ValueError("Micro-AU CLIP loads safetensors weights only (use_safetensors=False is refused)")
         return super().from_pretrained(*args, **{**kwargs, "use_safetensors": True})
 
+    def save_pretrained(self, save_directory, is_main_process: bool = True, push_to_hub: bool = False, **kwargs):
+        """`PreTrainedModel.save_pretrained`, with the AU list (:data:`AUS_METADATA_KEY`) in each weights file's
+        metadata. transformers writes the safetensors metadata itself and offers no hook for it, so the header is
+        rewritten after the save; a push waits until then, so what goes up carries the AU list too."""
+        hub_options = {k: kwargs.pop(k) for k in ("repo_id", "commit_message", "create_pr", "private") if k in kwargs}
+        super().save_pretrained(save_directory, is_main_process=is_main_process, **kwargs)
+        if is_main_process:
+            aus = [int(au) for au in self.config.aus]
+            for weights_file in saved_weight_files(save_directory, kwargs.get("variant")):
+                record_metadata(weights_file, {AUS_METADATA_KEY: json.dumps(aus)})
+        if push_to_hub and is_main_process:
+            repo_id = hub_options.pop("repo_id", os.path.basename(os.path.normpath(str(save_directory))))
+            self.push_to_hub(repo_id, token=kwargs.get("token"), **hub_options)
+
     @torch.no_grad()
     @init.guard_torch_init_functions()
     def initialize_weights(self) -> None:
@@ -277,6 +301,40 @@ class MicroAUClipPreTrainedModel(PreTrainedModel):
             if module.classifier_weight is not None:
                 init.normal_(module.classifier_weight, std=self.config.projection_dim**-0.5 * factor)
                 init.zeros_(module.classifier_bias)
+
+
+def saved_weight_files(folder, variant: str | None = None) -> list[str]:
+    """The safetensors files `save_pretrained` wrote into ``folder``: the shards its index names, or the one file."""
+    single = "model.safetensors" if not variant else f"model.{variant}.safetensors"
+    index = os.path.join(folder, f"{single}.index.json")
+    if os.path.isfile(index):
+        with open(index, encoding="utf-8") as file:
+            shards = sorted(set(json.load(file)["weight_map"].values()))
+        return [os.path.join(folder, shard) for shard in shards]
+    path = os.path.join(folder, single)
+    return [path] if os.path.isfile(path) else []  # none: a distributed (DCP) save writes no safetensors
+
+
+def record_metadata(path: str, entries: dict[str, str]) -> None:
+    """Add ``entries`` to a safetensors file's metadata. Only the JSON header changes: tensor offsets count from the
+    end of the header, so the tensor bytes are copied as they are (no tensor is decoded). Written beside the file and
+    renamed over it, so the file is never half-written."""
+    with open(path, "rb") as source:
+        (length,) = struct.unpack("<Q", source.read(8))
+        header = json.loads(source.read(length))
+        header["__metadata__"] = {**header.get("__metadata__", {}), **entries}
+        text = json.dumps(header, separators=(",", ":")).encode()
+        text += b" " * (-len(text) % 8)  # safetensors keeps the tensor bytes 8-byte aligned
+        handle, staged = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(path)), prefix=".metadata-")
+        try:
+            with os.fdopen(handle, "wb") as target:
+                target.write(struct.pack("<Q", len(text)) + text)
+                shutil.copyfileobj(source, target, 1 << 24)
+            shutil.copymode(path, staged)  # mkstemp's file is private; the weights keep the mode they were saved with
+            os.replace(staged, path)
+        except BaseException:
+            os.unlink(staged)
+            raise
 
 
 class MicroAUClipModel(MicroAUClipPreTrainedModel):

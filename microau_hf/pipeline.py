@@ -16,7 +16,12 @@ and ``aus`` is empty. A video (a file or a folder of frames) gives its spotted `
 pair's result as above), ``fps``, ``frames_read``, ``unusable_frames``, ``truncated``, ``note`` and, with
 ``every_frame=True``, ``frames`` (the per-frame time series with each AU's probability).
 
-A list of inputs gives a list of results; so a pair must be a tuple or a dict, never a list.
+A list of inputs gives a list of results; so a pair must be a tuple or a dict, never a list. Image arrays are
+``(H, W, 3)`` (channels last); a channels-first array or an empty list is refused with a ``ValueError``.
+
+The model is loaded by :func:`microau_hf.checkpoints.load_model`, as by the command line and the Space: a checkpoint
+that is incomplete, holds NaN or Inf, does not fit its config's shapes or was trained on other AUs than its config
+lists is refused with :class:`CheckpointRefused`, whose text is the loader's one line naming the file.
 """
 
 from __future__ import annotations
@@ -24,15 +29,40 @@ from __future__ import annotations
 import os
 from typing import Any
 
+import numpy as np
 import torch
 from transformers import Pipeline
 from transformers.pipelines import PIPELINE_REGISTRY
 
+from .checkpoints import load_model
 from .face import model_inputs
 from .inference import CheckpointError, MicroAUPredictor, Prediction, VideoPrediction
 from .modeling_micro_au_clip import MicroAUClipModel
 
 TASK = "micro-au-detection"
+#: What ``pipeline(...)`` hands on to the model download (the rest of its model keywords concern devices and dtypes,
+#: which the pipeline applies itself).
+HUB_OPTIONS = ("revision", "token", "cache_dir", "local_files_only")
+
+
+class CheckpointRefused(Exception):
+    """A checkpoint ``pipeline(TASK, model=...)`` refuses; the text is the loader's one line
+    (:class:`~microau_hf.checkpoints.CheckpointError`). It is not a ``ValueError`` on purpose: transformers catches a
+    ``ValueError`` raised while it loads a model and raises another one holding every traceback instead."""
+
+
+class CheckedLoad:
+    """The model class registered for the task: ``pipeline(TASK, model=DIR)`` loads through the one checkpoint loader
+    (complete, finite, shapes and AU list checked), never through a bare ``from_pretrained``."""
+
+    @classmethod
+    def from_pretrained(cls, path: str, **kwargs: Any) -> MicroAUClipModel:
+        try:
+            model = load_model(path, **{k: v for k, v in kwargs.items() if k in HUB_OPTIONS and v is not None})
+        except CheckpointError as error:
+            raise CheckpointRefused(str(error)) from None
+        dtype = kwargs.get("dtype")
+        return model.to(dtype) if isinstance(dtype, torch.dtype) else model
 
 
 class MicroAUDetectionPipeline(Pipeline):
@@ -50,12 +80,21 @@ class MicroAUDetectionPipeline(Pipeline):
     _load_tokenizer = False
     _load_video_processor = False
 
-    def __init__(self, model: MicroAUClipModel, *args: Any, landmarker: Any = "auto", **kwargs: Any):
+    def __init__(self, model: MicroAUClipModel | str | os.PathLike, *args: Any, landmarker: Any = "auto",
+                 **kwargs: Any):
+        if isinstance(model, (str, os.PathLike)):  # transformers.pipeline passes a Path on unloaded
+            model = CheckedLoad.from_pretrained(str(model))
         if not isinstance(model, MicroAUClipModel):
             raise CheckpointError(f"{TASK} needs a Micro-AU CLIP model, got {type(model).__name__}")
         super().__init__(model, *args, **kwargs)
         self.predictor = MicroAUPredictor(self.model, self.processor, device=self.device, landmarker=landmarker)
         self.processor = self.predictor.processor
+
+    def __call__(self, inputs: Any, *args: Any, **kwargs: Any) -> Any:
+        if isinstance(inputs, (list, tuple)) and not inputs:  # transformers would fail on inputs[0] (IndexError)
+            raise ValueError(f"{TASK}: an empty {type(inputs).__name__}; give a pair ({{'onset': image, 'apex': "
+                             f"image}} or (onset, apex)), a video path, or a list of them")
+        return super().__call__(inputs, *args, **kwargs)
 
     def _sanitize_parameters(
         self,
@@ -115,13 +154,23 @@ def _video_path(inputs: Any) -> str | None:
 
 def _pair(inputs: Any) -> tuple[Any, Any]:
     if isinstance(inputs, dict) and {"onset", "apex"} <= set(inputs):
-        return inputs["onset"], inputs["apex"]
+        return _channels_last(inputs["onset"]), _channels_last(inputs["apex"])
     if isinstance(inputs, tuple) and len(inputs) == 2:
-        return inputs
+        return _channels_last(inputs[0]), _channels_last(inputs[1])
     raise ValueError(
         f"{TASK} takes {{'onset': image, 'apex': image}}, an (onset, apex) tuple, or a video path; "
         f"got {type(inputs).__name__}"
     )
+
+
+def _channels_last(frame: Any) -> Any:
+    """``frame`` as given; a ``ValueError`` for a channels-first array (as torchvision and CLIP processors output),
+    which would otherwise be read as a 3-pixel-high image."""
+    if isinstance(frame, (np.ndarray, torch.Tensor)) and frame.ndim == 3 and frame.shape[0] in (1, 3, 4) \
+            and frame.shape[-1] not in (1, 3, 4):
+        raise ValueError(f"{TASK}: an image array of shape {tuple(frame.shape)} looks channels-first; give (H, W, 3) "
+                         f"RGB (e.g. array.transpose(1, 2, 0))")
+    return frame
 
 
 def _name(onset: Any) -> str:
@@ -157,8 +206,6 @@ def _video_result(video: VideoPrediction, threshold: float) -> dict[str, Any]:
     return result
 
 
-PIPELINE_REGISTRY.register_pipeline(
-    TASK, pipeline_class=MicroAUDetectionPipeline, pt_model=MicroAUClipModel, type="image"
-)
+PIPELINE_REGISTRY.register_pipeline(TASK, pipeline_class=MicroAUDetectionPipeline, pt_model=CheckedLoad, type="image")
 
-__all__ = ["MicroAUDetectionPipeline", "TASK"]
+__all__ = ["CheckedLoad", "CheckpointRefused", "MicroAUDetectionPipeline", "TASK"]

@@ -267,8 +267,20 @@ def results_document(results: Sequence[Prediction] | VideoPrediction) -> dict[st
     (``"items"``: one object per pair) or ``"video"`` (``"video"``: the video's object)."""
     header = {"schema": SCHEMA_NAME, "schema_version": SCHEMA_VERSION}
     if isinstance(results, VideoPrediction):
-        return {**header, "kind": "video", "video": results.to_dict()}
-    return {**header, "kind": "pairs", "items": [p.to_dict() for p in results]}
+        return finite_or_null({**header, "kind": "video", "video": results.to_dict()})
+    return finite_or_null({**header, "kind": "pairs", "items": [p.to_dict() for p in results]})
+
+
+def finite_or_null(value: Any) -> Any:
+    """``value`` (JSON-like) with every NaN or infinite number as ``None``: Python's json writes them as bare ``NaN``
+    and ``Infinity`` tokens, which are not JSON and which strict parsers (JavaScript's, jq, Go's) reject."""
+    if isinstance(value, (float, np.floating)):
+        return float(value) if np.isfinite(value) else None
+    if isinstance(value, dict):
+        return {key: finite_or_null(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [finite_or_null(item) for item in value]
+    return value
 
 
 def save_results(results: Sequence[Prediction] | VideoPrediction, path: str | os.PathLike) -> Path:
@@ -279,7 +291,8 @@ def save_results(results: Sequence[Prediction] | VideoPrediction, path: str | os
         raise ValueError(f"{out}: results are written as .json or .csv, not {out.suffix or 'no suffix'!r}")
     video = isinstance(results, VideoPrediction)
     if out.suffix.lower() == ".json":
-        return atomic_write_text(out, json.dumps(results_document(results), indent=2) + "\n")
+        # allow_nan=False: a number that is not finite is a bug to hear about, never a bare NaN token in the file.
+        return atomic_write_text(out, json.dumps(results_document(results), indent=2, allow_nan=False) + "\n")
     if video:  # two tables: the intervals in the file named, the time series beside it
         save_table([i.to_row() for i in results.intervals], out, empty_columns=INTERVAL_COLUMNS)
         save_table(results.frame_rows(), frames_csv_path(out))
@@ -299,10 +312,11 @@ def frames_csv_path(path: str | os.PathLike) -> Path:
 
 
 def save_table(rows: list[dict[str, Any]], out: Path, empty_columns: Sequence[str] = ()) -> Path:
-    """Rows as a CSV file, written atomically; the columns are the union of the rows' keys in order."""
+    """Rows as a CSV file, written atomically; the columns are the union of the rows' keys in order; a number that
+    is not finite is an empty cell (as a missing one is), never ``nan``."""
     columns = list(dict.fromkeys(key for row in rows for key in row)) or list(empty_columns)  # failed items lack AUs
     table = io.StringIO(newline="")
     writer = csv.DictWriter(table, fieldnames=columns, restval="")
     writer.writeheader()
-    writer.writerows(rows)
+    writer.writerows({key: "" if value is None else value for key, value in finite_or_null(row).items()} for row in rows)
     return atomic_write_text(out, table.getvalue())

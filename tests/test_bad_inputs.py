@@ -3,6 +3,7 @@ nothing of the user's is lost."""
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
@@ -70,10 +71,19 @@ def test_a_checkpoint_missing_half_its_tensors_is_refused_with_the_count(checkpo
 def test_unreadable_weights_are_one_line(checkpoint, tmp_path, capsys, content):
     folder = copy_checkpoint(checkpoint, tmp_path / "ckpt")
     (folder / "model.safetensors").write_bytes(content)
-    with pytest.raises(CheckpointError, match="cannot load the model"):
+    problem = f"{folder}/model.safetensors: not a readable safetensors file ("
+    with pytest.raises(CheckpointError, match=re.escape(problem)):
         load_model(folder)
     err = one_line_error(["predict", "--model", str(folder), "--onset", str(any_image(tmp_path)), "--apex", str(any_image(tmp_path))], capsys)
-    assert str(folder) in err
+    assert problem in err
+
+
+def test_weights_cut_short_by_an_interrupted_copy_name_the_file(checkpoint, tmp_path, capsys):
+    folder = copy_checkpoint(checkpoint, tmp_path / "ckpt")
+    whole = (folder / "model.safetensors").read_bytes()
+    (folder / "model.safetensors").write_bytes(whole[: len(whole) * 2 // 3])  # the header is whole, the tensors not
+    err = one_line_error(["predict", "--model", str(folder), "--onset", str(any_image(tmp_path)), "--apex", str(any_image(tmp_path))], capsys)
+    assert f"{folder}/model.safetensors: not a readable safetensors file (" in err
 
 
 def _loop(folder, output_dir, **overrides):

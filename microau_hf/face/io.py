@@ -15,6 +15,7 @@ from typing import Union
 import numpy as np
 from PIL import Image
 
+from ..errors import first_line
 from ..processing_micro_au_clip import to_rgb_array
 
 ImageSource = Union[str, os.PathLike, Image.Image, np.ndarray]
@@ -64,8 +65,7 @@ def load_image(source: ImageSource, name: str | None = None, min_side: int = MIN
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as err:
         # PIL reports a truncated file as OSError, an unknown format as UnidentifiedImageError (an OSError) and some
         # broken headers as SyntaxError; all of them mean the same thing to the caller.
-        problem = str(err).splitlines()[0] if str(err) else type(err).__name__
-        raise ImageLoadError(f"{label}: cannot read the image ({problem})") from None
+        raise ImageLoadError(f"{label}: cannot read the image ({first_line(err)})") from None
     height, width = image.shape[:2]
     if min(height, width) < min_side:
         raise ImageLoadError(f"{label}: image is {width}x{height} px, smaller than the {min_side} px minimum")
@@ -96,10 +96,8 @@ def load_pair(
 
     Different sizes mean the frames were not cut from the same video geometry, so one transform cannot align both.
     """
-    onset_label = f"{name} onset" if name else None
-    apex_label = f"{name} apex" if name else None
-    first = load_image(onset, onset_label, min_side)
-    second = load_image(apex, apex_label, min_side)
+    first = load_image(onset, _frame_label(onset, name, "onset"), min_side)
+    second = load_image(apex, _frame_label(apex, name, "apex"), min_side)
     if first.shape != second.shape:
         label = name or f"{describe(onset)} / {describe(apex)}"
         (h0, w0), (h1, w1) = first.shape[:2], second.shape[:2]
@@ -107,6 +105,14 @@ def load_pair(
             f"{label}: onset is {w0}x{h0} px but apex is {w1}x{h1} px; they must be frames of one video at one size"
         )
     return first, second
+
+
+def _frame_label(source: ImageSource, name: str | None, role: str) -> str | None:
+    """How a message names one frame of a pair: a file by its own path (the onset's name would point at the wrong
+    file), an in-memory frame by the sample's name and its role."""
+    if isinstance(source, (str, os.PathLike)):
+        return str(source)
+    return f"{name} {role}" if name else None
 
 
 __all__ = ["IMAGE_SUFFIXES", "ImageLoadError", "MAX_PIXELS", "MIN_SIDE", "check_pixel_count", "describe", "load_image", "load_pair"]

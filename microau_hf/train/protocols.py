@@ -11,6 +11,8 @@ from dataclasses import dataclass
 import numpy as np
 from datasets import Dataset
 
+from ..data.corpus_faces import face_cache_path
+
 
 @dataclass(frozen=True)
 class Fold:
@@ -19,10 +21,10 @@ class Fold:
     test_indices: list[int]
 
 
-def _folds_by(values: list[str], kind: str, max_folds: int | None) -> list[Fold]:
+def _folds_by(values: list[str], kind: str, max_folds: int | None, where: str = "dataset") -> list[Fold]:
     groups = sorted(set(values))
     if len(groups) < 2:
-        raise ValueError(f"{kind} protocol needs at least 2 {kind}s, the data has {groups}")
+        raise ValueError(f"{where}: the {kind} protocol needs at least 2 {kind}s, the data has {groups}")
     if max_folds is not None:
         if max_folds < 1:
             raise ValueError(f"max_folds must be >= 1, got {max_folds}")
@@ -52,9 +54,15 @@ def subject_keys(dataset: Dataset) -> list[str]:
 
 def loso_folds(dataset: Dataset, max_folds: int | None = None) -> list[Fold]:
     """One fold per subject (within one corpus; subjects of different corpora are kept apart by corpus name)."""
-    return _folds_by(subject_keys(dataset), "subject", max_folds)
+    return _folds_by(subject_keys(dataset), "subject", max_folds, _where(dataset))
 
 
 def leave_one_corpus_out_folds(dataset: Dataset, max_folds: int | None = None) -> list[Fold]:
     """One fold per corpus: train on the others, test on it."""
-    return _folds_by(list(dataset["dataset"]), "corpus", max_folds)
+    return _folds_by(list(dataset["dataset"]), "corpus", max_folds, _where(dataset))
+
+
+def _where(dataset: Dataset) -> str:
+    """The dataset's folder, for messages (the folder a user gave); ``"dataset"`` for one held in memory."""
+    cache = face_cache_path(dataset)  # beside the dataset's own files
+    return str(cache.parent) if cache is not None else "dataset"
