@@ -234,7 +234,7 @@ class MicroAUPredictor:
         settings = settings or SpottingSettings()
         stream = open_video(source, fps=fps, max_frames=max_frames, max_seconds=max_seconds)
         fps = stream.info.fps  # measure_video refuses a stream without one
-        tracker = FaceTracker(self.preparer.landmarker, settings.feature_size)
+        tracker = FaceTracker(self.preparer.landmarker, settings.feature_size, (stream.info.width, stream.info.height))
         measured = measure_video(stream, tracker, MotionSignals(self.aus, fps, settings), progress)
         track = measured.track
         candidates = find_intervals(measured.signals, track, self.aus, fps, settings)

@@ -3,7 +3,10 @@
 :func:`open_video` gives a :class:`FrameStream` whatever the source: OpenCV decodes a file one frame at a time (so
 an hour of video needs the memory of a few frames), an image sequence is read in the order of the numbers in its
 file names (``img2`` before ``img10``), and ``max_frames`` / ``max_seconds`` bound what is read. After reading, the
-stream says whether the file held fewer frames than its header claims. What is done with the frames (tracking the
+stream says whether the file held fewer frames than its header claims. A phone video's rotation (the container's
+display matrix) is applied, so its frames come upright; a frame rate no camera records (a broken header, or a
+mistyped ``fps``) is refused; the frames of an image sequence are of the size most of them have, and one of another
+size is marked by the tracker, never compared with its neighbours. What is done with the frames (tracking the
 face, spotting) lives in :mod:`microau_hf.face.tracking`, :mod:`microau_hf.spotting` and
 :meth:`~microau_hf.inference.MicroAUPredictor.predict_video`.
 
@@ -52,8 +55,9 @@ class VideoInfo:
     path: str
     fps: float
     frame_count: int
-    width: int
+    width: int  # of the frames as served (after the rotation below)
     height: int
+    rotation: int = 0  # degrees the container asks the player to turn the frames by; applied to every frame served
 
 
 def is_video_path(source: object) -> bool:
@@ -70,6 +74,9 @@ def _open(path: str | os.PathLike):
     if not capture.isOpened():
         capture.release()
         raise VideoReadError(f"{path}: cannot open the video (not a format OpenCV can decode)")
+    # A phone stores a portrait video as landscape frames plus a display rotation; OpenCV 4.11 leaves the frames
+    # sideways unless asked, and a sideways face gives other AUs (or none).
+    capture.set(cv2.CAP_PROP_ORIENTATION_AUTO, 1)
     return capture
 
 
@@ -85,6 +92,7 @@ def probe_video(path: str | os.PathLike) -> VideoInfo:
             frame_count=max(int(capture.get(cv2.CAP_PROP_FRAME_COUNT) or 0), 0),
             width=int(capture.get(cv2.CAP_PROP_FRAME_WIDTH) or 0),
             height=int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT) or 0),
+            rotation=int(capture.get(cv2.CAP_PROP_ORIENTATION_META) or 0) % 360,
         )
     finally:
         capture.release()
@@ -138,6 +146,21 @@ def write_video(
     if writer is None:
         raise VideoError(f"{path}: no frames to write")
     return Path(path)
+
+
+#: The frame rates a camera records at: below 5 fps a half-second micro-expression spans under three frames; the
+#: fastest cameras of the micro-expression corpora record at 200 fps, high-speed ones at up to 1000.
+MIN_FPS, MAX_FPS = 5.0, 1000.0
+
+
+def check_frame_rate(fps: float, label: str, given: bool = False) -> None:
+    """:class:`VideoReadError` naming ``label`` when a known frame rate (> 0) is not one a camera records: a header
+    claiming 0.01 fps would put a micro-expression at 4800 s, and 10000 fps would make every movement brief."""
+    if fps > 0 and not MIN_FPS <= fps <= MAX_FPS:
+        where = "the frame rate given" if given else "its header's frame rate"
+        hint = "give the real one" if given else "the header is wrong: give the real frame rate with fps / --fps"
+        raise VideoReadError(f"{label}: {where}, {fps:g} fps, is not one a camera records ({MIN_FPS:g}-"
+                             f"{MAX_FPS:g} fps); {hint}")
 
 
 def frame_limit(info: VideoInfo, max_frames: int | None, max_seconds: float | None) -> int | None:
@@ -236,9 +259,10 @@ def open_video(
     else:
         if not fps:
             raise VideoReadError(f"{_describe(source)}: image frames carry no frame rate; give fps")
-        first = _load_frame(sequence[0])  # its size stands for the sequence's; it is the first frame served too
-        info = VideoInfo(_describe(source), float(fps), len(sequence), first.shape[1], first.shape[0])
-        frames = itertools.chain([(0, first)], ((i, _load_frame(p)) for i, p in enumerate(sequence[1:], start=1)))
+        width, height = _common_size(sequence)
+        info = VideoInfo(_describe(source), float(fps), len(sequence), width, height)
+        frames = ((i, _load_frame(p)) for i, p in enumerate(sequence))
+    check_frame_rate(info.fps, info.path, given=bool(fps))
     try:
         check_pixel_count(info.width, info.height, info.path)
     except ImageLoadError as err:
@@ -263,6 +287,24 @@ def _describe(source: VideoSource) -> str:
     return f"{Path(source[0]).parent} ({len(source)} frames)" if len(source) else "<no frames>"
 
 
+def _common_size(paths: Sequence[Path]) -> tuple[int, int]:
+    """The ``(width, height)`` most frames of an image sequence have, from their headers (nothing decoded): the
+    size of the video, which a frame of another size (a stray file, a resized frame) must not set."""
+    from PIL import Image
+
+    sizes: dict[tuple[int, int], int] = {}
+    for path in paths:
+        try:
+            with Image.open(path) as image:
+                sizes[image.size] = sizes.get(image.size, 0) + 1
+        except (OSError, SyntaxError, ValueError, Image.DecompressionBombError):
+            continue  # unreadable: reading the frame names the file and the problem
+    if not sizes:
+        _load_frame(paths[0])  # raises, naming the first frame and its problem
+        raise VideoReadError(f"{paths[0]}: cannot read the frames' sizes")
+    return max(sizes, key=sizes.get)
+
+
 def _load_frame(path: Path) -> np.ndarray:
     from .face.io import load_image
 
@@ -279,6 +321,9 @@ __all__ = [
     "VideoInfo",
     "VideoReadError",
     "VideoTooShortError",
+    "MAX_FPS",
+    "MIN_FPS",
+    "check_frame_rate",
     "frame_limit",
     "image_sequence",
     "is_video_path",

@@ -222,6 +222,35 @@ def _bounds(points: np.ndarray) -> PixelBox:
     return (float(x0), float(y0), float(x1), float(y1))
 
 
+#: A face whose eye line is turned more than this from level (degrees) is upside down, or past lying on its side.
+MAX_ROLL_DEGREES = 90.0
+
+
+def roll_degrees(semantic: dict[str, Point]) -> float:
+    """The eye line's angle from level, in degrees in (-180, 180]: about 0 for an upright face, +-90 on its side,
+    180 upside down ("left"/"right" name the image sides of an upright face, so a turned face's eyes trade places)."""
+    (lx, ly), (rx, ry) = semantic["eye_center_left"], semantic["eye_center_right"]
+    return float(np.degrees(np.arctan2(ry - ly, rx - lx)))
+
+
+def upside_down(face: Face, image: np.ndarray, backend: LandmarkBackend) -> str:
+    """Why ``face`` looks upside down in ``image``, or ``""``. Its eye line may say so; but a face mesh fitted without
+    the detector (``score`` 0, a tight crop) is drawn upright whatever the face does, so for such a face the detector
+    is asked about the image turned half a turn: if it finds a face there, the face is upside down."""
+    roll = roll_degrees(face.semantic)
+    if abs(roll) > MAX_ROLL_DEGREES:
+        return f"the face is upside down (eye line turned {abs(roll):.0f} degrees); turn the frames upright"
+    if face.score > 0:
+        return ""
+    try:
+        turned = backend.detect(np.ascontiguousarray(image[::-1, ::-1]))
+    except NoFaceError:
+        return ""
+    if turned.score > 0:
+        return "the face is upside down (found upright only in the frame turned half a turn); turn the frames upright"
+    return ""
+
+
 def load_landmarker(backend: str = "mediapipe") -> LandmarkBackend | None:
     """The named backend, or ``None`` (with a warning) when its library is missing, so callers can fall back to the
     canonical template instead of failing."""
@@ -240,7 +269,10 @@ __all__ = [
     "LandmarkBackend",
     "MEDIAPIPE_SEMANTIC_INDICES",
     "MediaPipeLandmarker",
+    "MAX_ROLL_DEGREES",
     "NoFaceError",
     "load_landmarker",
+    "roll_degrees",
+    "upside_down",
     "semantic_points",
 ]

@@ -25,7 +25,7 @@ from ..tokenizer import load_clip_tokenizer
 from .align import DEFAULT_CROP_SIZE, align_pair
 from .cache import FaceCache, NoFace, frame_key
 from .io import ImageLoadError, ImageSource, describe, load_pair
-from .landmarks import Face, LandmarkBackend, NoFaceError, load_landmarker
+from .landmarks import Face, LandmarkBackend, NoFaceError, load_landmarker, upside_down
 from .regions import interocular, landmark_region_boxes, region_weights, template_region_boxes
 
 logger = logging.getLogger(__name__)
@@ -78,13 +78,15 @@ class FaceFinder:
         self.face_cache = face_cache
 
     def find(self, frame: np.ndarray, label: str) -> Face:
-        """The face in ``frame``; :class:`NoFaceError` naming ``label`` when there is none, or when it is too small
-        to show micro-movements."""
+        """The face in ``frame``; :class:`NoFaceError` naming ``label`` when there is none, when it is upside down
+        (:func:`~microau_hf.face.landmarks.upside_down`), or when it is too small to show micro-movements."""
         key = frame_key(frame) if self.face_cache is not None else ""
         found = self.face_cache.get(key) if self.face_cache is not None else None
         if found is None:
             try:
                 found = self.landmarker.detect(frame, name=label)
+                # An upside-down face aligns "fine" and gives confident nonsense; cached as a refusal, so asked once.
+                found = NoFace(reason) if (reason := upside_down(found, frame, self.landmarker)) else found
             except NoFaceError as err:
                 found = NoFace(str(err).removeprefix(f"{label}: "))
             if self.face_cache is not None:

@@ -14,7 +14,8 @@ crops while the skin may move. Two choices make that so:
   without lag and keeps a sudden jump sharp (a mean would smear it into a few misaligned frames).
 
 Each frame gets a :data:`FaceStatus`; ``"found"``, ``"several_faces"`` (the largest face, as pairs take it) and
-``"cut"`` (a face, in a new shot) frames are usable; ``"lost"`` and ``"too_small"`` ones are not. A frame whose picture jumps from the previous one (a cut) starts a new *segment*; so does the
+``"cut"`` (a face, in a new shot) frames are usable; ``"lost"``, ``"too_small"`` and ``"size_changed"`` (a frame
+of another size than the video's, as a stray or resized file in a frame folder is) ones are not. A frame whose picture jumps from the previous one (a cut) starts a new *segment*; so does the
 first usable frame after unusable ones. Spotting never compares frames of different segments.
 """
 
@@ -32,7 +33,7 @@ from .landmarks import Face, LandmarkBackend, NoFaceError
 from .pipeline import MIN_INTEROCULAR_PX
 from .regions import interocular
 
-FaceStatus = Literal["found", "several_faces", "lost", "too_small", "cut"]
+FaceStatus = Literal["found", "several_faces", "lost", "too_small", "cut", "size_changed"]
 USABLE_STATUSES = ("found", "several_faces", "cut")  # a cut frame holds a face: it starts a segment
 
 #: The points head motion is measured on: eye corners and the nose's bridge and tip, which the spotted AUs hardly
@@ -103,11 +104,14 @@ class FaceTracker:
     Args:
         landmarker: the landmark backend, or ``None`` for frames that are already aligned face crops.
         size: side of the crops :meth:`crop` makes.
+        frame_size: the video's ``(width, height)``; a frame of another size is ``"size_changed"`` (default: the
+            first frame's size).
     """
 
-    def __init__(self, landmarker: LandmarkBackend | None, size: int):
+    def __init__(self, landmarker: LandmarkBackend | None, size: int, frame_size: tuple[int, int] | None = None):
         self.landmarker = landmarker
         self.size = size
+        self.frame_size = frame_size
         self._segment = -1
         self._previous: TrackedFrame | None = None
         self._previous_thumbnail: np.ndarray | None = None
@@ -117,6 +121,14 @@ class FaceTracker:
         """The face of the next frame (frames must come in order)."""
         import cv2
 
+        self.frame_size = self.frame_size or (frame.shape[1], frame.shape[0])
+        if (frame.shape[1], frame.shape[0]) != self.frame_size:
+            # Its face would sit elsewhere in another geometry: compared with its neighbours it reads as a big
+            # movement. It is left out, and ends the segment, as a frame without a face does.
+            self._previous = TrackedFrame(index, "size_changed", -1, message=(
+                f"frame is {frame.shape[1]}x{frame.shape[0]} px, the video's are {self.frame_size[0]}x"
+                f"{self.frame_size[1]}"))
+            return self._previous
         gray = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)
         thumbnail = cv2.resize(gray, (32, 32), interpolation=cv2.INTER_AREA).astype(np.float32)
         cut = (self._previous_thumbnail is not None
