@@ -179,8 +179,8 @@ class OutputRule:
                                       f"be outside it")
         for folder in (resolved, *resolved.parents):
             if is_checkpoint_folder(folder):
-                raise FileExistsError(f"{path}: lies in the checkpoint folder {folder}, whose files are never "
-                                      f"replaced; {option} must be outside it")
+                where = "is a checkpoint folder" if folder == resolved else f"lies in the checkpoint folder {folder}"
+                raise FileExistsError(f"{path}: {where}, whose files are never replaced; {option} must be outside it")
         return path
 
     def check_file(self, path: str | os.PathLike, option: str) -> Path:
