@@ -58,7 +58,10 @@ def check_checkpoint_folder(folder: Path) -> None:
     if model_type != MODEL_TYPE:
         raise CheckpointError(f"{folder}: not a Micro-AU CLIP checkpoint (config.json model_type is {model_type!r})")
     if not any((folder / name).is_file() for name in WEIGHT_FILES):
-        found = sorted(p.name for p in folder.iterdir() if p.suffix in (".bin", ".pt", ".pth", ".safetensors"))
+        if (folder / WEIGHT_FILES[0]).exists():
+            raise CheckpointError(f"{folder / WEIGHT_FILES[0]}: not a file; save the model with save_pretrained")
+        found = sorted(p.name for p in folder.iterdir()
+                       if p.is_file() and p.suffix in (".bin", ".pt", ".pth", ".safetensors"))
         hint = f" (found {', '.join(found)}; pickled or stray weights are never loaded)" if found else ""
         raise CheckpointError(f"{folder}: no model.safetensors{hint}; save the model with save_pretrained")
 
@@ -137,7 +140,7 @@ def _refuse_other_aus(listed: list[int], weights: WeightsRecord) -> None:
     # Checked before the shapes: a config listing another number of AUs also changes shapes, and this says why.
     if weights.aus is not None and weights.aus != listed:
         raise CheckpointError(f"{weights.config_file}: lists AUs {_aus_text(listed)} but the weights were trained on "
-                              f"AUs {_aus_text(weights.aus)} (recorded in {weights.files[0].name}); use the "
+                              f"AUs {_aus_text(weights.aus)} (recorded in {weights.names[0]}); use the "
                               f"config.json saved with these weights")
 
 
@@ -166,15 +169,18 @@ def _aus_text(aus: list[int]) -> str:
 class WeightsRecord:
     """What a checkpoint's weight files say about themselves, read from their headers (no tensor decoded)."""
 
-    files: list[Path]  # the safetensors files: model.safetensors, or the shards its index names
+    source: str  # the folder or Hub id, as messages name it (never the Hub cache's path)
+    names: list[str]  # the safetensors files: model.safetensors, or the shards its index names
     shard_of: dict[str, str]  # tensor name -> shard file name (empty for one file)
     aus: list[int] | None  # the AU list saved with the weights; None: saved before it was recorded
-    config_file: str  # config.json, as a message names it
 
-    def file_of(self, tensor: str) -> Path:
-        """The file holding ``tensor``."""
-        shard = self.shard_of.get(tensor)
-        return next((f for f in self.files if f.name == shard), self.files[0])
+    @property
+    def config_file(self) -> str:
+        return f"{self.source}/config.json"
+
+    def file_of(self, tensor: str) -> str:
+        """The file holding ``tensor``, as messages name it."""
+        return f"{self.source}/{self.shard_of.get(tensor, self.names[0])}"
 
 
 def read_weights_record(source: str | os.PathLike, hub_options: dict | None = None) -> WeightsRecord:
@@ -186,13 +192,11 @@ def read_weights_record(source: str | os.PathLike, hub_options: dict | None = No
         try:
             shard_of = json.loads(index_path.read_text())["weight_map"]
         except (OSError, ValueError, KeyError, TypeError) as err:
-            raise CheckpointError(f"{index_path}: not a readable weights index ({first_line(err)})") from None
-        files = [_resolve(source, name, hub_options) or Path(source) / name for name in sorted(set(shard_of.values()))]
-    else:
-        files = [_resolve(source, WEIGHT_FILES[0], hub_options) or Path(source) / WEIGHT_FILES[0]]
-    recorded = [_read_aus(path) for path in files]
-    config = Path(source) / "config.json" if Path(source).exists() else f"{source}: config.json"
-    return WeightsRecord(files, shard_of, recorded[0], str(config))
+            raise CheckpointError(f"{source}/{WEIGHT_FILES[1]}: not a readable weights index ({first_line(err)})") \
+                from None
+    names = sorted(set(shard_of.values())) if index_path is not None else [WEIGHT_FILES[0]]
+    recorded = [_read_aus(_resolve(source, name, hub_options), f"{source}/{name}") for name in names]
+    return WeightsRecord(str(source), names, shard_of, recorded[0])
 
 
 def _resolve(source: str | os.PathLike, name: str, hub_options: dict | None) -> Path | None:
@@ -206,23 +210,24 @@ def _resolve(source: str | os.PathLike, name: str, hub_options: dict | None) -> 
     return Path(found) if found else None
 
 
-def _read_aus(path: Path) -> list[int] | None:
+def _read_aus(path: Path | None, shown: str) -> list[int] | None:
     """The AU list in a safetensors file's metadata (``None`` when it has none); :class:`CheckpointError` naming the
-    file when its header cannot be read (empty, cut short, not safetensors)."""
+    file (``shown``) when it is absent or its header cannot be read (empty, cut short, not safetensors)."""
     from safetensors import SafetensorError, safe_open
 
+    if path is None:
+        raise CheckpointError(f"{shown}: no such file (the weights index names it)")
     try:
         with safe_open(str(path), framework="pt") as weights:
             metadata = weights.metadata() or {}
     except (SafetensorError, OSError) as err:
-        raise CheckpointError(f"{path}: not a readable safetensors file ({first_line(err)})") from None
+        raise CheckpointError(f"{shown}: not a readable safetensors file ({first_line(err)})") from None
     if AUS_METADATA_KEY not in metadata:
         return None
     try:
-        aus = json.loads(metadata[AUS_METADATA_KEY])
-        return [int(au) for au in aus]
+        return [int(au) for au in json.loads(metadata[AUS_METADATA_KEY])]
     except (ValueError, TypeError):
-        raise CheckpointError(f"{path}: its AU list ({AUS_METADATA_KEY}) is not a list of AU numbers") from None
+        raise CheckpointError(f"{shown}: its AU list ({AUS_METADATA_KEY}) is not a list of AU numbers") from None
 
 
 def write_training_data(folder: str | os.PathLike, rows: Any) -> Path:

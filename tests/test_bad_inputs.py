@@ -134,7 +134,7 @@ def test_a_huge_frame_is_refused_before_it_is_decoded(checkpoint, tmp_path, caps
     huge = tmp_path / "huge.png"
     Image.new("L", (8000, 8000)).save(huge)  # 64 MP; decoded through the pipeline it would take gigabytes
     err = one_line_error(["predict", "--model", str(checkpoint), "--onset", str(huge), "--apex", str(huge)], capsys)
-    assert f"{huge} onset: image is 8000x8000 px (64.0 MP), above the 25 MP limit" in err
+    assert f"{huge}: image is 8000x8000 px (64.0 MP), above the 25 MP limit" in err
 
     from microau_hf.pipeline import MicroAUDetectionPipeline
     from microau_hf.checkpoints import load_model

@@ -99,7 +99,8 @@ def load_pair(
     first = load_image(onset, _frame_label(onset, name, "onset"), min_side)
     second = load_image(apex, _frame_label(apex, name, "apex"), min_side)
     if first.shape != second.shape:
-        label = name or f"{describe(onset)} / {describe(apex)}"
+        files = all(isinstance(frame, (str, os.PathLike)) for frame in (onset, apex))
+        label = f"{describe(onset)} / {describe(apex)}" if files or not name else name  # both files, when they are
         (h0, w0), (h1, w1) = first.shape[:2], second.shape[:2]
         raise ImageLoadError(
             f"{label}: onset is {w0}x{h0} px but apex is {w1}x{h1} px; they must be frames of one video at one size"
