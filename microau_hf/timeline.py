@@ -20,7 +20,8 @@ from .results import VideoPrediction  # noqa: E402
 from .train.plots import _save  # noqa: E402
 
 #: Shading of each interval kind: micro-expressions stand out, the rest is there to be checked.
-KIND_COLOURS = {"micro": "#d62728", "macro": "#1f77b4", "blink": "#7f7f7f", "head_motion": "#9467bd"}
+KIND_COLOURS = {"micro": "#d62728", "macro": "#1f77b4", "blink": "#7f7f7f", "head_motion": "#9467bd",
+                "speech": "#2ca02c", "other": "#bcbd22"}
 
 
 def plot_timeline(video: VideoPrediction, path: str | Path, width: float = 10.0) -> Path:
@@ -32,7 +33,7 @@ def plot_timeline(video: VideoPrediction, path: str | Path, width: float = 10.0)
     colours = plt.get_cmap("tab10" if len(video.aus) <= 10 else "tab20")
     for k, au in enumerate(video.aus):
         motion_axis.plot(x, video.region_motion[:, k], linewidth=0.8, color=colours(k % colours.N), label=f"AU{au}")
-    motion_axis.set_ylabel("region motion\n(gray levels)", fontsize=8)
+    motion_axis.set_ylabel("region motion\n(flow px, back and forth)", fontsize=8)
     motion_axis.legend(fontsize=6, ncol=min(len(video.aus), 8), loc="upper left", frameon=False)
     score_axis.plot(x, video.spotting_score, color="black", linewidth=0.8, label="spotting score")
     score_axis.axhline(video.threshold, color="#d62728", linestyle="--", linewidth=0.8,
@@ -49,7 +50,8 @@ def plot_timeline(video: VideoPrediction, path: str | Path, width: float = 10.0)
         _shade_intervals(axis, video, label=axis is score_axis)
     micro = len(video.micro_expressions)
     figure.suptitle(f"{Path(video.path).name}: {micro} micro-expression{'s' if micro != 1 else ''} spotted "
-                    f"(red); macro blue, blink grey, head motion purple; no usable face hatched", fontsize=9)
+                    f"(red); macro blue, blink grey, head motion purple, speech green, other olive; no usable face "
+                    f"hatched", fontsize=9)
     return _save(figure, path)
 
 
@@ -59,7 +61,7 @@ def _span(video: VideoPrediction, first: int, last: int) -> tuple[float, float]:
 
 
 def _shade_intervals(axis, video: VideoPrediction, label: bool) -> None:
-    for interval in video.intervals:
+    for interval in video.intervals:  # in order of onset (VideoPrediction keeps them so)
         start, end = _span(video, interval.onset_frame, interval.offset_frame)
         axis.axvspan(start, end, color=KIND_COLOURS.get(interval.kind, "#bcbd22"), alpha=0.25, linewidth=0)
         if label and interval.kind == "micro":  # the other kinds are told by colour: labels would pile up

@@ -1,7 +1,7 @@
 """The two passes over a video that :meth:`~microau_hf.inference.MicroAUPredictor.predict_video` makes.
 
 1. **Measure** (:func:`measure_video`): every frame decoded once, its face tracked and checked
-   (:class:`~microau_hf.face.tracking.FaceTracker`), and the windowed motion of each AU region computed
+   (:class:`~microau_hf.face.tracking.FaceTracker`), and each AU region's optical flow measured
    (:class:`~microau_hf.spotting.MotionSignals`). No model runs; only a few seconds of small crops are held.
 2. **Gather** (:func:`gather_pairs`): the video decoded again, keeping only the raw frames the model needs: the
    onset and apex of each spotted interval (and, with ``every_frame``, each frame with the one a micro window before
@@ -23,17 +23,17 @@ from tqdm.auto import tqdm
 
 from .face.landmarks import NoFaceError
 from .face.tracking import SMOOTHING_FRAMES, FaceTracker, TrackedFrame
-from .spotting import FrameTrack, MotionSignals
+from .spotting import FrameTrack, MotionSignals, MotionTrack
 from .video import FrameStream, VideoInfo, VideoReadError, VideoSource, VideoTooShortError, open_video
 
 
 @dataclass
 class MeasuredVideo:
-    """The measuring pass: what was read, each frame's face, and the motion signals (``(F, K)`` per window)."""
+    """The measuring pass: what was read, each frame's face, and the motion (flow per AU region, return signals)."""
 
     info: VideoInfo
     frames: list[TrackedFrame]
-    signals: dict[str, np.ndarray]
+    signals: MotionTrack
     truncated_by: str
     note: str
 
@@ -42,9 +42,10 @@ class MeasuredVideo:
         return FrameTrack.from_frames(self.frames)
 
 
-def measure_video(stream: FrameStream, tracker: FaceTracker, signals: MotionSignals,
+def measure_video(stream: FrameStream, tracker: FaceTracker, signals,
                   progress: bool = False) -> MeasuredVideo:
-    """Read ``stream`` to its end (or limit); :class:`NoFaceError` when no frame holds a usable face,
+    """Read ``stream`` to its end (or limit), feeding each frame's aligned crop to ``signals`` (a
+    :class:`~microau_hf.spotting.MotionSignals`, or anything with its ``add``/``finish``/``half_widths``); :class:`NoFaceError` when no frame holds a usable face,
     :class:`VideoTooShortError` when too few do for one micro window on each side."""
     if stream.info.fps <= 0:
         stream.close()

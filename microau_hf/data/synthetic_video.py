@@ -59,16 +59,18 @@ import numpy as np
 from ..atomic import atomic_write_text
 from ..aus import AU_SETS, resolve_au_set
 from ..video import iter_frames, probe_video, write_video
-from .au_motion import AU_MOTIONS, CUTOFF, FieldStyle, Move, displacement_grid
+from .au_motion import AU_MOTIONS, CUTOFF, DISTRACTOR_MOTIONS, FieldStyle, Move, displacement_grid
 from .faces import DOWNLOAD_HINT, _check_wheel, cache_dir, pyfeat_wheel_path
 from .render import REFERENCE_IOD, Rendering
 
 logger = logging.getLogger(__name__)
 
 TRUTH_FORMAT = "micro-au-clip spotting truth 1"
-MICRO, MACRO = "micro", "macro"
+MICRO, MACRO, BLINK = "micro", "macro", "blink"
 MICRO_SECONDS = (0.2, 0.5)  # onset to offset
 MACRO_SECONDS = (1.0, 3.0)
+BLINK_SECONDS = (0.12, 0.3)  # a blink, its closing and opening (the family benchmark injects them)
+KIND_SECONDS = {MICRO: MICRO_SECONDS, MACRO: MACRO_SECONDS, BLINK: BLINK_SECONDS}
 APEX_FRACTION = (0.4, 0.6)  # of the onset-to-offset time
 GAP_SECONDS = 1.0  # between two movements, and between a movement and the video's ends
 NEIGHBOURHOOD_SECONDS = 0.5  # around a movement, the face must be found too
@@ -257,7 +259,7 @@ def _looped_frames(path: Path, start: int, n: int, loops: int) -> Iterator[np.nd
 
 def _field_reach_iod(aus: Sequence[int], style: FieldStyle) -> float:
     """How far, in IOD, a push's field can reach beyond its anchor under ``style``: beyond it, it is exactly zero."""
-    widest = max(push.sigma for au in aus for push in AU_MOTIONS[au])
+    widest = max(push.sigma for au in aus for push in AU_MOTIONS.get(au, DISTRACTOR_MOTIONS.get(au, ())))
     spread = widest * style.sigma_range[1] * math.exp(style.anisotropy)
     return CUTOFF * spread + 5 * style.anchor_jitter
 
@@ -364,6 +366,8 @@ def _scan(path: Path, start: int, stop: int | None, landmarker) -> _Presence:
 
 
 def _draw_moves(rng: np.random.Generator, kind: str, au_set: tuple[int, ...]) -> tuple[int, ...]:
+    if kind == BLINK:
+        return ()  # a blink moves the lids, no AU of the set
     if kind == MACRO:
         choices = [au for au in MACRO_AUS if au in au_set] or list(au_set)
         return (int(rng.choice(choices)),)
@@ -388,18 +392,18 @@ def _place(rng: np.random.Generator, ok: np.ndarray, fps: float, kinds: Sequence
     placed: list[InjectedMovement] = []
     micro_mean = float(np.mean(MICRO_AMPLITUDE))
     for kind in kinds:
-        seconds = MICRO_SECONDS if kind == MICRO else MACRO_SECONDS
+        seconds = KIND_SECONDS[kind]
         length = max(int(round(rng.uniform(*seconds) * fps)), 2)  # offset - onset
         rise = int(np.clip(round(rng.uniform(*APEX_FRACTION) * length), 1, length - 1))
         aus = _draw_moves(rng, kind, au_set)
-        amplitude = (rng.uniform(*MICRO_AMPLITUDE) if kind == MICRO
+        amplitude = (rng.uniform(*MICRO_AMPLITUDE) if kind != MACRO  # a blink's is set by its caller
                      else rng.uniform(*MACRO_FACTOR) * micro_mean)
         onsets = np.arange(gap, total - gap - length)  # offset = onset + length <= total - 1 - gap
         if onsets.size == 0:
             return None
         low, high = np.maximum(onsets - near, 0), np.minimum(onsets + length + near + 1, total)
         free = bad[high] - bad[low] == 0
-        if kind == MICRO:
+        if kind != MACRO:
             free &= jumped[onsets + length + 1] - jumped[onsets] == 0
         for other in placed:
             free &= (onsets + length + gap <= other.onset) | (onsets >= other.offset + gap)
@@ -649,6 +653,7 @@ def _reusable(out: Path, spec: BenchmarkSource, seed: int, loops: int, codec: st
 
 __all__ = [
     "BENCHMARK_SOURCES",
+    "BLINK",
     "BenchmarkSource",
     "FIELD_STYLE",
     "InjectedMovement",

@@ -13,8 +13,11 @@ nothing below it imports it.
 
 from __future__ import annotations
 
-from .gray import (SIGNALS, WINDOWS, Candidate, FrameTrack, MotionSignals, SpottingSettings, find_intervals,
-                   normalised_crop, region_masks, region_scores, segment_scores, spotting_score)
+from .flow import FlowSignals, FlowTrack, main_direction, return_signals
+from .intervals import (KINDS, Candidate, FrameTrack, MotionSignals, MotionTrack, find_intervals, region_scores,
+                        segment_scores, spotting_score, uncovered_frames)
+from .regions import region_masks, rigid_mask, upper_face
+from .settings import SCALES, SpottingSettings
 from .metrics import (MEGC_IOU_THRESHOLD, Interval, MatchedPair, Matches, SpottingScores, interval_iou,
                       match_intervals, spotting_scores)
 
@@ -30,7 +33,8 @@ def __getattr__(name: str):
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-__all__ = ["Candidate", "FrameTrack", "Interval", "MEGC_IOU_THRESHOLD", "MatchedPair", "Matches", "MotionSignals",
-           "SIGNALS", "SpottingScores", "SpottingSettings", "WINDOWS", "find_intervals", "interval_iou",
-           "match_intervals", "normalised_crop", "region_masks", "region_scores", "segment_scores", "spotting_scores",
-           "spotting_score", *_EVALUATION]
+__all__ = ["Candidate", "FlowSignals", "FlowTrack", "FrameTrack", "Interval", "KINDS", "MEGC_IOU_THRESHOLD",
+           "MatchedPair", "Matches", "MotionSignals", "MotionTrack", "SCALES", "SpottingScores", "SpottingSettings",
+           "find_intervals", "interval_iou", "main_direction", "match_intervals", "region_masks", "region_scores",
+           "return_signals", "rigid_mask", "segment_scores", "spotting_score", "spotting_scores", "uncovered_frames",
+           "upper_face", *_EVALUATION]

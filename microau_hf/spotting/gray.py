@@ -1,4 +1,6 @@
-"""Spotting micro-expressions in a long video: where the face moved briefly, and back, in each AU region.
+"""The gray-level spotter this project used before optical flow, kept as a baseline for the benchmark.
+
+Where the face moved briefly, and back, in each AU region, measured on gray levels:
 
 Every usable frame is aligned on its rigid points (:mod:`microau_hf.face.tracking`), turned to gray, blurred and
 divided by its mean brightness (so a light flicker is not motion). Then, for each frame ``t`` and each AU region:
@@ -38,15 +40,15 @@ Memory: the frames of one macro window (4 s) are held as small crops; per frame,
 
 from __future__ import annotations
 
-import math
 from collections import deque
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
-from ..aus import get_au
 from ..face.tracking import TrackedFrame
+from .intervals import Candidate, FrameTrack, segment_scores
+from .regions import region_masks, upper_face
 
 #: The window half-widths, in seconds, in the order the signals are stored.
 WINDOWS = ("micro", "long", "macro")
@@ -55,8 +57,8 @@ SIGNALS = (*WINDOWS, "micro_sides")
 
 
 @dataclass(frozen=True)
-class SpottingSettings:
-    """How the spotter decides. ``threshold_mads``, ``micro_ratio``, ``return_fraction``, ``extent_pad_s`` and
+class GraySettings:
+    """How the gray-level spotter decided (its defaults as shipped before optical flow). ``threshold_mads``, ``micro_ratio``, ``return_fraction``, ``extent_pad_s`` and
     ``top_regions`` were chosen on the spotting benchmark's dev videos only (best micro F1 of a grid; the test videos
     were scored once, after; docs/spotting/README.md)."""
 
@@ -90,29 +92,6 @@ class Glitch:
     offset: int
 
 
-@dataclass
-class Candidate:
-    """A spotted movement before the model sees it: frames, kind and the regions that moved most."""
-
-    onset: int
-    apex: int
-    offset: int
-    kind: str  # "micro", "macro", "blink" or "head_motion"
-    strength: float  # the peak, in MADs over its regions' noise
-    regions: list[int] = field(default_factory=list)  # AU numbers of the regions that moved most, strongest first
-
-
-def region_masks(aus: Sequence[int], size: int) -> np.ndarray:
-    """``(K, size * size)`` weights: each AU's canonical region, normalised to sum 1."""
-    masks = np.zeros((len(aus), size, size), np.float32)
-    for k, au in enumerate(aus):
-        for x0, y0, x1, y1 in get_au(au).template_boxes:
-            masks[k, int(y0 * size):max(int(math.ceil(y1 * size)), int(y0 * size) + 1),
-                  int(x0 * size):max(int(math.ceil(x1 * size)), int(x0 * size) + 1)] = 1.0
-    masks = masks.reshape(len(aus), -1)
-    return masks / np.maximum(masks.sum(axis=1, keepdims=True), 1.0)
-
-
 def normalised_crop(crop: np.ndarray) -> np.ndarray:
     """A gray crop blurred (codec noise, landmark jitter) and scaled to mean 128 (light flicker), flattened."""
     import cv2
@@ -122,7 +101,7 @@ def normalised_crop(crop: np.ndarray) -> np.ndarray:
     return (blurred * (128.0 / mean if mean > 1 else 1.0)).ravel()
 
 
-class MotionSignals:
+class GraySignals:
     """Streams frames in and the windowed region motion out, holding only one macro window of crops.
 
     ``add(tracked, crop)`` for each frame in order (``crop`` ``None`` when the frame is not usable), then ``finish()``:
@@ -130,7 +109,7 @@ class MotionSignals:
     NaN where a frame or its neighbours are missing.
     """
 
-    def __init__(self, aus: Sequence[int], fps: float, settings: SpottingSettings):
+    def __init__(self, aus: Sequence[int], fps: float, settings: GraySettings):
         self.masks = region_masks(aus, settings.feature_size)
         self.half_widths = [settings.frames(s, fps) for s in
                             (settings.micro_window_s, settings.long_window_s, settings.macro_window_s)]
@@ -185,49 +164,14 @@ class MotionSignals:
 # ----------------------------------------------------------------------------------------------------------------
 
 
-@dataclass
-class FrameTrack:
-    """What the spotter needs of every frame, stacked: ``(F,)`` arrays in frame order."""
-
-    indices: np.ndarray  # the video's frame numbers
-    segments: np.ndarray  # -1 where the frame is not usable
-    eye_opening: np.ndarray
-    pose: np.ndarray  # (F, 2) yaw, pitch proxies
-
-    @classmethod
-    def from_frames(cls, frames: Sequence[TrackedFrame]) -> FrameTrack:
-        return cls(np.array([f.index for f in frames], np.int64), np.array([f.segment for f in frames], np.int64),
-                   np.array([f.eye_opening for f in frames], np.float32),
-                   np.array([f.pose for f in frames], np.float32).reshape(-1, 2))
-
-
-def region_scores(signal: np.ndarray) -> np.ndarray:
-    """Each region's signal in MADs above its own median over the video (NaN stays NaN). A region's MAD is taken as
-    at least the regions' median MAD, so that an unusually still region cannot make a trifle look large."""
-    median = np.nanmedian(signal, axis=0)
-    mad = np.nanmedian(np.abs(signal - median), axis=0) * 1.4826
-    floor = float(np.nanmedian(mad)) if np.isfinite(mad).any() else 0.0
-    return (signal - median) / np.maximum(mad, max(floor, 1e-3))
-
-
-def segment_scores(micro: np.ndarray, segments: np.ndarray) -> np.ndarray:
-    """:func:`region_scores` within each segment: a new shot or a face found again has its own noise."""
-    scores = np.full(micro.shape, np.nan, np.float32)
-    for segment in np.unique(segments[segments >= 0]):
-        rows = segments == segment
-        if np.isfinite(micro[rows]).any():
-            scores[rows] = region_scores(micro[rows])
-    return scores
-
-
-def _top_regions(micro: np.ndarray, segments: np.ndarray, settings: SpottingSettings) -> tuple[np.ndarray, np.ndarray]:
+def _top_regions(micro: np.ndarray, segments: np.ndarray, settings: GraySettings) -> tuple[np.ndarray, np.ndarray]:
     """Per frame, the ``top_regions`` regions that moved most (in MADs), and their mean MAD score."""
     scores = np.nan_to_num(segment_scores(micro, segments), nan=-np.inf)
     ranked = np.argsort(-scores, axis=1)[:, :settings.top_regions]
     return ranked, np.take_along_axis(scores, ranked, axis=1).mean(axis=1)
 
 
-def spotting_score(micro: np.ndarray, segments: np.ndarray, settings: SpottingSettings) -> np.ndarray:
+def spotting_score(micro: np.ndarray, segments: np.ndarray, settings: GraySettings) -> np.ndarray:
     """``(F,)``: the mean MAD score of each frame's most moved regions (NaN where it cannot be measured); a frame is
     a micro-expression apex candidate where it reaches ``settings.threshold_mads``."""
     if not len(micro) or np.isnan(micro).all():
@@ -237,7 +181,7 @@ def spotting_score(micro: np.ndarray, segments: np.ndarray, settings: SpottingSe
 
 
 def find_intervals(
-    signals: dict[str, np.ndarray], track: FrameTrack, aus: Sequence[int], fps: float, settings: SpottingSettings
+    signals: dict[str, np.ndarray], track: FrameTrack, aus: Sequence[int], fps: float, settings: GraySettings
 ) -> list[Candidate]:
     """The movements in a video, strongest first; see the module docstring for the rules."""
     micro = signals["micro"]
@@ -280,7 +224,7 @@ def _merge_macros(candidates: list[Candidate]) -> list[Candidate]:
 
 
 def _candidate(apex: int, regions: list[int], signals: dict[str, np.ndarray], track: FrameTrack, aus: Sequence[int],
-               fps: float, settings: SpottingSettings, strength: float) -> Candidate | Glitch:
+               fps: float, settings: GraySettings, strength: float) -> Candidate | Glitch:
     micro, long, sides = (_above_floor(signals[name][:, regions], track.segments, apex)
                           for name in ("micro", "long", "micro_sides"))
     onset, offset = _extent(micro, apex, track.segments, settings.extent_fraction)
@@ -332,13 +276,9 @@ def _extent(signal: np.ndarray, apex: int, segments: np.ndarray, fraction: float
     return onset, offset
 
 
-def _upper_face(au: int) -> bool:
-    return float(np.mean([(y0 + y1) / 2 for _, y0, _, y1 in get_au(au).template_boxes])) < 0.5
-
-
 def _is_blink(track: FrameTrack, onset: int, offset: int, regions: list[int], fps: float, settings) -> bool:
     """The eyes closed during the interval and the movement is in the upper face."""
-    if not all(_upper_face(au) for au in regions):
+    if not all(upper_face(au) for au in regions):
         return False
     around = track.eye_opening[max(onset - int(2 * fps), 0):offset + int(2 * fps) + 1]
     if np.isnan(around).all():
@@ -355,5 +295,4 @@ def _head_turned(track: FrameTrack, onset: int, offset: int, settings) -> bool:
     return bool((np.nanmax(pose, axis=0) - np.nanmin(pose, axis=0)).max() > settings.head_turn)
 
 
-__all__ = ["Candidate", "FrameTrack", "MotionSignals", "SIGNALS", "SpottingSettings", "WINDOWS", "find_intervals",
-           "normalised_crop", "region_masks", "region_scores", "segment_scores", "spotting_score"]
+__all__ = ["GraySettings", "GraySignals", "SIGNALS", "WINDOWS", "find_intervals", "normalised_crop", "spotting_score"]
