@@ -246,8 +246,8 @@ class MicroAUPredictor:
         frame_pairs = [pair for pair in frame_pairs if pair in scored.frames]  # a frame without a face is not scored
         return VideoPrediction(
             path=measured.info.path, fps=fps, aus=self.aus, intervals=intervals, frame_indices=track.indices,
-            face_status=[f.status for f in measured.frames], region_motion=measured.signals["micro"],
-            spotting_score=spotting_score(measured.signals["micro"], track.segments, settings), eye_opening=track.eye_opening,
+            face_status=[f.status for f in measured.frames], region_motion=measured.signals.micro,
+            spotting_score=spotting_score(measured.signals.micro, track.segments, settings), eye_opening=track.eye_opening,
             threshold=settings.threshold_mads,
             scored_frames=track.indices[[apex for _, apex in frame_pairs]] if every_frame else None,
             frame_probabilities=(np.stack([scored.frames[p] for p in frame_pairs]) if frame_pairs
