@@ -159,6 +159,10 @@ class VideoPrediction:
     header_frames: int = 0  # the frame count the container claims (0: unknown)
     note: str = ""  # why the video was not read to its end, in one line
 
+    def __post_init__(self) -> None:
+        # One order everywhere (JSON, CSV, the terminal, the time line, the Space): by onset, then offset.
+        self.intervals = sorted(self.intervals, key=lambda i: (i.onset_frame, i.offset_frame))
+
     @property
     def truncated(self) -> bool:
         """The video was not read to its end (``truncated_by`` says why, ``note`` in words)."""
