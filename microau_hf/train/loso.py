@@ -79,11 +79,11 @@ def train_fold(
         max_steps=settings.max_steps,
         per_device_train_batch_size=settings.batch_size,
         seed=settings.seed,
-        **settings.training_overrides,
+        **{"disable_tqdm": True, **settings.training_overrides},  # the protocol's own bar counts the folds
     )
     trainer = make_trainer(model, processor, train, args, preparer=preparer, landmarker=_landmarker(settings))
-    # With its progress bar off, the Trainer prints each log dict ({'train_runtime': ...}) on stdout, between our
-    # fold bar and the results; the logs stay in trainer.state.log_history.
+    # With its progress bar off, the Trainer prints each log dict ({'train_runtime': ...}) on stdout instead, between
+    # the fold bar and the results; the logs stay in trainer.state.log_history.
     trainer.remove_callback(PrinterCallback)
     trainer.train()
     return trainer
