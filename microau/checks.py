@@ -15,6 +15,7 @@ from pathlib import Path
 HUB_ID = re.compile(r"^(?:[A-Za-z0-9][\w.-]*/)?[A-Za-z0-9][\w.-]*$")
 DEVICE = re.compile(r"^(?:auto|cpu|mps|cuda(?::\d+)?)$")
 RESULT_SUFFIXES = (".json", ".csv")
+WORKBOOK_SUFFIXES = (".xlsx", ".xlsm")  # what the converters' reader (openpyxl) opens; every corpus ships .xlsx
 
 
 def _fail(value: str, problem: str) -> argparse.ArgumentTypeError:
@@ -44,6 +45,18 @@ def existing_file(value: str) -> Path:
     if path.stat().st_size == 0:
         raise _fail(value, "the file is empty")
     return path
+
+
+def existing_file_of(suffixes: tuple[str, ...]) -> Callable[[str], Path]:
+    """An existing, non-empty file with one of ``suffixes`` (what its reader opens; a renamed file fails there)."""
+
+    def check(value: str) -> Path:
+        path = existing_file(value)
+        if path.suffix.lower() not in suffixes:
+            raise _fail(value, f"give a {' or '.join(suffixes)} file, not {path.suffix or 'no extension'!r}")
+        return path
+
+    return check
 
 
 def existing_folder(value: str) -> Path:

@@ -117,7 +117,8 @@ def _add_convert(commands, plain) -> None:
     convert.add_argument("corpus", choices=CORPORA, help="which corpus layout --root holds")
     convert.add_argument("--root", required=True, type=checks.existing_folder, help="the corpus folder as distributed")
     convert.add_argument("--out", required=True, type=checks.output_folder, help="folder for the converted dataset")
-    convert.add_argument("--annotation", type=checks.existing_file, help="the coding spreadsheet, if not in its usual place")
+    convert.add_argument("--annotation", type=checks.existing_file_of(checks.WORKBOOK_SUFFIXES),
+                         help="the coding spreadsheet (.xlsx), if not in its usual place")
     convert.add_argument("--with-frames", action="store_true", help="store every frame from onset to offset")
     convert.add_argument("--cropped", action="store_true", help="CASME II: use the Cropped/ release (pre-aligned)")
     convert.add_argument("--overwrite", action="store_true",
@@ -291,6 +292,12 @@ def _check_combinations(parser: argparse.ArgumentParser, args: argparse.Namespac
             parser.error(f"{', '.join(video_only)}: for --video only")
 
 
+def _subcommand_parser(parser: argparse.ArgumentParser, name: str) -> argparse.ArgumentParser:
+    """The subcommand's own parser, so that its errors say `microau NAME: error:` and point at its --help."""
+    commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    return commands.choices[name]
+
+
 def _pin_device(device: str | None) -> None:
     """`cpu` and `cuda:N` are set for every library at once (Trainer, Accelerate, the predictor) before torch loads."""
     if device == "cpu":
@@ -325,7 +332,7 @@ def main(argv: Sequence[str] | None = None, filter_logs: bool = False) -> int:
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
-        _check_combinations(parser, args)
+        _check_combinations(_subcommand_parser(parser, args.command), args)
     except SystemExit as stop:  # --help, or an argument error already printed in one line
         return stop.code if isinstance(stop.code, int) else EXIT_USER_ERROR
     _pin_device(getattr(args, "device", None))

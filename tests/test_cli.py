@@ -184,6 +184,10 @@ def test_the_parser_offers_the_package_s_au_sets_and_presets():
         (["synth", "--out", "{tmp}/s", "--contact-sheet", "{tmp}/sheet.jpg"], ".png"),
         (["train", "--data", "{tmp}", "--output-dir", "{tmp}/r", "--config", "{{bad json"], "not JSON"),
         (["train", "--data", "{tmp}", "--output-dir", "{tmp}/r", "--learning-rate", "inf"], "finite"),
+        (["convert", "casme2", "--root", "{tmp}", "--out", "{tmp}/c", "--annotation", "{img}"], "give a .xlsx or .xlsm"),
+        (["synth", "--out", "{tmp}/s", "--amplitude", "5", "1"], "microau synth: error: --amplitude 5 1: LOW must"),
+        (["train", "--data", "{tmp}", "--output-dir", "{tmp}/r", "--overwrite", "--resume-from", "latest"],
+         "microau train: error: --overwrite replaces"),
     ],
 )
 def test_arguments_are_checked_in_one_line(argv, message, checkpoint, tmp_path, capsys):

@@ -175,6 +175,13 @@ def test_train_never_writes_into_its_data_or_a_checkpoint(tiny_corpus, user_file
     assert _snapshot(corpus, user_files / "other_checkpoint") == before
 
 
+def test_a_batch_larger_than_the_data_is_refused_instead_of_training_nothing(tiny_corpus, tmp_path, capsys):
+    _, corpus = tiny_corpus  # 32 rows; full batches only: before, no step ran (and --max-steps waited forever)
+    argv = ["train", "--data", corpus, "--output-dir", tmp_path / "run", *TINY_TRAIN, "--batch-size", "64"]
+    assert "32 usable samples, fewer than one batch of 64" in _refused(argv, capsys)
+    assert not (tmp_path / "run").exists()
+
+
 def test_amplitude_is_named_as_the_user_typed_it(tmp_path, capsys):
     err = _refused(["synth", "--out", tmp_path / "s", "--amplitude", "5", "1"], capsys)
     assert "--amplitude 5 1: LOW must not exceed HIGH" in err and "amplitude_px" not in err

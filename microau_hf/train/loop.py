@@ -345,6 +345,9 @@ def _train(settings: LoopSettings) -> Path:
     collator = MicroAUCollator(build_processor(model.config), model.config.aus, faces.preparer(model.config))
     loader = DataLoader(dataset, batch_size=settings.batch_size, sampler=EpochShuffle(len(dataset), settings.seed),
                         collate_fn=collator, drop_last=True)
+    if len(loader) == 0:  # full batches only (drop_last): no step would ever run, and --max-steps would wait forever
+        raise ValueError(f"{settings.data}: {len(dataset)} usable samples, fewer than one batch of "
+                         f"{settings.batch_size}; lower --batch-size")
     steps_per_epoch = math.ceil(len(loader) / accelerator.num_processes / accelerator.gradient_accumulation_steps)
     total_steps = settings.max_steps or settings.epochs * steps_per_epoch
     run = prepare_run(accelerator, model, loader, recipe, total_steps)
