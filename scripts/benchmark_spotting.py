@@ -116,7 +116,8 @@ def measure(video: FamilyVideo, landmarker, cache: Path) -> Measured:
     from microau_hf.video_spotting import measure_video
 
     spotting = video.video
-    key = cache / f"{spotting.path.name}.{int(spotting.path.stat().st_mtime)}.pkl"
+    settings = SpottingSettings()
+    key = cache / f"{spotting.path.name}.{int(spotting.path.stat().st_mtime)}.{settings.flow_size}.pkl"
     if key.is_file():
         return pickle.loads(key.read_bytes())
     stream = open_video(spotting.path)

@@ -246,3 +246,27 @@ def test_plot_of_a_video_whose_segments_are_all_too_short(checkpoint, tmp_path):
     assert main(["predict", "--model", str(checkpoint), "--video", str(video), "--out", str(out), "--plot", str(plot),
                  "--device", "cpu"]) == 0
     assert json.loads(out.read_text())["video"]["intervals"] == [] and plot.stat().st_size > 0
+
+
+def test_a_partial_blink_is_a_blink_and_a_mouth_movement_just_before_it_is_kept(predictor, tmp_path):
+    """The eyes closing to ~55 % is a blink, never a micro-expression; a brief mouth movement 0.3 s before it is
+    listed on its own (it used to be swallowed by the stronger blink next to it)."""
+    from microau_hf.data.synthetic_video import warp_face
+    from microau_hf.face.landmarks import MediaPipeLandmarker
+
+    face = data.astronaut()[:320, 64:384]
+    with MediaPipeLandmarker() as landmarker:
+        landmarks = landmarker.detect(face).semantic
+    eye_height = math.dist(landmarks["eye_top_left"], landmarks["eye_bottom_left"])
+    rng = np.random.default_rng(0)
+    frames = []
+    for frame in range(100):
+        moves = [("blink", "", 0.45 * eye_height * envelope(frame, 50, 56, 1.0))] if 50 <= frame <= 56 else []
+        moves += [(12, "", envelope(frame, 34, 42, 3.0))] if 34 <= frame <= 42 else []
+        picture = warp_face(face, landmarks, moves)[0] if moves else face
+        frames.append(np.clip(picture + rng.normal(0, 1.5, picture.shape), 0, 255).astype(np.uint8))
+    result = predictor.predict_video(write_video(tmp_path / "blink.avi", frames, fps=FPS))
+    kinds = [(i.kind, i.onset_frame, i.offset_frame) for i in result.intervals]
+    assert [k for k in kinds if k[0] == "micro"] and all(k[2] < 48 for k in kinds if k[0] == "micro"), kinds
+    assert any(kind == "blink" and onset <= 53 <= offset for kind, onset, offset in kinds), kinds
+    assert [i.onset_frame for i in result.intervals] == sorted(i.onset_frame for i in result.intervals)

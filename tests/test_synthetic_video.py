@@ -223,3 +223,24 @@ def test_contact_sheet_has_a_row_per_movement(video, source):
     assert draw_spotting_sheet(video, None, tile=48).size == (TEXT_WIDTH + 4 * 48, HEADER + len(video.movements) * 48)
     out = main([str(video.path), "--tile", "48", "--out", str(source.parent / "s.png")])  # finds the source beside
     assert Image.open(out).size == (TEXT_WIDTH + 5 * 48, HEADER + len(video.movements) * 48)
+
+
+@pytest.mark.skipif(not HAS_MEDIAPIPE, reason="the photo's landmarks need the landmark backend")
+def test_family_videos_move_the_face_where_the_truth_says_and_low_light_is_dim(tmp_path):
+    from microau_hf.data.faces import load_faces
+    from microau_hf.data.spotting_families import make_family_video
+
+    photo = {face.subject: face.image for face in load_faces(public_domain_only=True)}["astronaut"]
+    made = {family: make_family_video(photo, family, tmp_path / f"{family}.mp4", seed=3, seconds=6, micro=2, macro=0,
+                                      blinks=1) for family in ("still", "low_light")}
+    still = made["still"]
+    assert sorted(m.kind for m in still.movements) == ["blink", "micro", "micro"]
+    assert SpottingVideo.load(still.path).settings["family"] == "still"
+    frames = [frame.astype(np.float32) for _, frame in iter_frames(still.path)]
+    assert len(frames) == 150 and frames[0].shape == (360, 640, 3)
+    micro = next(m for m in still.movements if m.kind == "micro")
+    moved = np.abs(frames[micro.apex] - frames[micro.onset]).max(axis=2)
+    quiet = np.abs(frames[micro.onset] - frames[micro.onset - 3]).max(axis=2)  # noise and drift only
+    assert np.percentile(moved, 99.9) > np.percentile(quiet, 99.9) + 10
+    dark = np.mean([frame for _, frame in iter_frames(made["low_light"].path)])
+    assert dark < 0.35 * np.mean(frames)

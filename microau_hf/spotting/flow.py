@@ -1,8 +1,9 @@
 """Motion signals from optical flow: how far each AU region's skin moved, relative to the nose, and whether it came back.
 
 Every usable frame arrives as an aligned gray face crop (:mod:`microau_hf.face.tracking`: aligned on its smoothed
-rigid points). It is shrunk to ``flow_size`` px (80 by default: DIS flow at that size costs well under a millisecond,
-and a 2-6 px movement on a 100 px interocular distance is still 0.5-2 px there), blurred a little and held for
+rigid points). It is shrunk to ``flow_size`` px (112 by default: DIS flow at that size costs ~1.5 ms, and a 2-6 px
+movement on a 100 px interocular distance is still 1-3 px there; at 80 px the Space's 2.3 px micro-smile read 2.5
+times weaker against the same noise), blurred a little and held for
 ``macro_window_s``. For each frame ``t`` and each lag ``k`` of :data:`SCALES` (0.3, 1 and 2 s), OpenCV's DIS flow
 runs from frame ``t - k`` to frame ``t``, and each AU region gets one vector, the MEGC methods' statistics:
 

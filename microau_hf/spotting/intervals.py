@@ -20,8 +20,9 @@ The rule, in the order :func:`find_intervals` applies it:
    movement's micro-lag runs.
 4. **Kind**, the first that holds:
    ``head_motion`` the head turned (pose proxies range over ``head_turn`` interocular distances), the head motion
-   removed from the flow at the apex exceeds ``head_flow`` (alignment could not hold the head), or ``head_regions`` of all regions
-   moved at once;
+   removed from the flow at the apex exceeds ``head_flow`` (alignment could not hold the head), or ``head_regions``
+   of all regions moved at least half as much as the most moved one (the whole face alike: an expression moves its
+   own regions most);
    ``blink`` the strongest region is the lids (AU7's; the upper face when AU7 is not spotted), the eyes closed to ``blink_drop`` of their median opening
    (partial closures included: the mesh reads a lid lowered by 40-90 % of the eye's height as 75-55 % open) and
    the lids region moved down (AU7, the lid tightener, narrows the eye too, but raises the lower lid);
@@ -31,7 +32,10 @@ The rule, in the order :func:`find_intervals` applies it:
    ``other`` shorter than ``min_duration_s`` (a landmark fit off for a frame);
    ``macro`` lasting ``micro_max_s`` (0.5 s) or more;
    ``micro`` otherwise.
-5. **Overlaps.** A micro-expression or ``other`` interval lying mostly (half or more) inside a macro-expression of
+5. **Blinks the flow misses.** A partial closure moves little skin; where the landmarks' eye opening drops under
+   ``blink_drop`` of its median and no interval overlaps, a ``blink`` interval is listed (its strength is the
+   closure's depth, not MADs).
+6. **Overlaps.** A micro-expression or ``other`` interval lying mostly (half or more) inside a macro-expression of
    the same face half is part of it: the macro interval is widened to cover it. Overlapping macro intervals of the
    same half, or of both halves lying half or more inside one another, are one expression. Nothing else is dropped: every frame whose spotting score reaches the threshold
    lies in an interval of some kind (:func:`uncovered_frames` checks it).
@@ -291,9 +295,9 @@ def _head_moved(track: FrameTrack, motion: MotionTrack, scores: np.ndarray, onse
     head = motion.flow.head[apex, scale]
     if np.isfinite(head) and float(head) > settings.head_flow:
         return True
-    at_apex = scores[apex, scale]
-    share = float(np.mean(np.nan_to_num(at_apex, nan=-np.inf) >= settings.low_fraction * settings.threshold_mads))
-    return share >= settings.head_regions
+    raw = np.nan_to_num(motion.returns[apex, scale], nan=0.0)  # an expression moves its own regions most
+    alike = raw >= 0.5 * raw.max()
+    return raw.max() > 0 and float(np.mean(alike)) >= settings.head_regions
 
 
 def _lids_down(motion: MotionTrack, movement: _Movement, aus: Sequence[int]) -> bool:
@@ -408,7 +412,34 @@ def find_intervals(motion: MotionTrack, track: FrameTrack, aus: Sequence[int], f
                                                                                   if r.region == k))
         candidates.append(Candidate(onset, movement.strongest.apex, offset, kind, movement.strongest.peak,
                                     [int(aus[k]) for k in regions]))
-    return _resolve(candidates, aus, fps)
+    return sorted(_resolve(candidates, aus, fps) + _closures_alone(candidates, track, fps, settings),
+                  key=lambda c: (c.onset, c.offset))
+
+
+def _closures_alone(candidates: list[Candidate], track: FrameTrack, fps: float,
+                    settings: SpottingSettings) -> list[Candidate]:
+    """Blinks the landmarks see and the flow does not (a partial closure moves little skin): runs where the eyes
+    are under ``blink_drop`` of their median opening (over the 4 s around), overlapping no interval."""
+    opening = track.eye_opening.astype(np.float64)
+    if np.isnan(opening).all():
+        return []
+    reach = int(2 * fps)
+    closed = np.zeros(len(opening), bool)
+    for t in np.flatnonzero(np.isfinite(opening)):
+        around = opening[max(t - reach, 0):t + reach + 1]
+        closed[t] = opening[t] < settings.blink_drop * np.nanmedian(around)
+    blinks = []
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], closed.astype(np.int8), [0]])))
+    for onset, end in zip(edges[::2], edges[1::2]):
+        offset = int(end - 1)
+        if track.segments[onset] < 0 or track.segments[onset] != track.segments[offset]:
+            continue
+        if any(c.onset <= offset and onset <= c.offset for c in candidates):
+            continue  # the flow saw it: its interval has its kind already
+        apex = int(onset + np.nanargmin(opening[onset:end]))
+        depth = 1.0 - float(opening[apex] / np.nanmedian(opening[max(apex - reach, 0):apex + reach + 1]))
+        blinks.append(Candidate(int(onset), apex, offset, "blink", round(depth, 3), []))
+    return blinks
 
 
 def uncovered_frames(candidates: Sequence[Candidate], score: np.ndarray, threshold: float) -> np.ndarray:

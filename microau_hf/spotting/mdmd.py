@@ -14,7 +14,7 @@ spotting challenge (He et al., arXiv:1912.11985: micro F1 0.008 on CAS(ME)^2, 0.
 
 Not kept, because it is what :mod:`.flow` and :mod:`.intervals` add: head motion removal beyond the per-frame
 alignment, per-region noise scaling, extents from the rise and fall, and kinds other than by length. The flow is
-OpenCV's DIS on the same 80 px aligned crops (MDMD used robust local optical flow on larger frames).
+OpenCV's DIS on the same aligned crops as :mod:`.flow` (MDMD used robust local optical flow on larger frames).
 """
 
 from __future__ import annotations
