@@ -172,6 +172,86 @@ def build_casme3(root: Path, rows: list[FixtureRow] | None = None, *, subject_fo
 
 
 # ----------------------------------------------------------------------------------------------------------------
+# CASME, MMEW and 4DME (the other three corpora of MEB's CD6ME; layouts as MEB's loader reads them)
+# ----------------------------------------------------------------------------------------------------------------
+
+CASME_HEADER = ["Subject", "Filename", None, "OnsetF", "ApexF1", "ApexF2", "OffsetF", None, "AU", "Emotion"]
+
+
+def casme_rows() -> list[FixtureRow]:
+    return [
+        FixtureRow(1, "EP01_5", 10, 13, 16, "4+9", "disgust"),
+        FixtureRow(3, "EP08_2", 40, 42, 44, "1+2", "surprise"),
+        FixtureRow("07", "EP12_3", 5, "/", 9, "R12", "happiness"),  # apex unknown: the middle, flagged
+    ]
+
+
+def build_casme(root: Path, rows: list[FixtureRow] | None = None, *, cropped: bool = False,
+                drop_column: str | None = None, size: int = FRAME_SIZE) -> Path:
+    """A CASME folder: ``casme.xlsx`` (as MEB names its copy) and ``CASME_raw_selected/sub01/EP01_5/`` frames named
+    ``EP01_5-<n>.jpg`` (the last number is the frame number; or ``Cropped/`` with ``cropped``)."""
+    rows = casme_rows() if rows is None else rows
+    cells = [[r.subject, r.filename, None, r.onset, r.apex, None, r.offset, None, r.aus, r.emotion] for r in rows]
+    _write_sheet(root / "casme.xlsx", "Sheet1", CASME_HEADER, cells, drop_column=drop_column)
+    top = "Cropped" if cropped else "CASME_raw_selected"
+    for row in rows:
+        folder = root / top / f"sub{_number(row.subject):02d}" / row.filename
+        _write_frames(row, folder, row.filename + "-{}.jpg", size=size)
+    return root
+
+
+MMEW_HEADER = ["Subject", "Filename", "OnsetFrame", "ApexFrame", "OffsetFrame", "Action Units", "Estimated Emotion",
+               "remarks"]
+
+
+def mmew_rows() -> list[FixtureRow]:
+    return [
+        FixtureRow("S01", "S01_happiness_1", 3, 6, 9, "6+12", "happiness"),
+        FixtureRow("S02", "S02_surprise_1", 1, 3, 5, "1+2+5", "surprise"),
+        FixtureRow("S03", "S03_others_1", 2, 4, 7, "4", "others"),
+    ]
+
+
+def build_mmew(root: Path, rows: list[FixtureRow] | None = None, *, drop_column: str | None = None,
+               size: int = FRAME_SIZE) -> Path:
+    """An MMEW folder: ``MMEW_Micro_Exp.xlsx`` and ``MMEW/Micro_Expression/<emotion>/<Filename>/<n>.jpg``."""
+    rows = mmew_rows() if rows is None else rows
+    cells = [[r.subject, r.filename, r.onset, r.apex, r.offset, r.aus, r.emotion, None] for r in rows]
+    _write_sheet(root / "MMEW_Micro_Exp.xlsx", "Sheet1", MMEW_HEADER, cells, drop_column=drop_column)
+    for row in rows:
+        _write_frames(row, root / "MMEW" / "Micro_Expression" / row.emotion / row.filename, "{}.jpg", size=size)
+    return root
+
+
+FOURDME_HEADER = ["sub_ID", "fold_name", "Onset", "Apex", "Offset", "AUs", "eye blink", "Emotion", "Positive",
+                  "Negative", "Surprise", "Repression", "Others"]
+
+
+def fourdme_rows() -> list[FixtureRow]:
+    return [
+        FixtureRow("S01", "S01_M01", 100.0, 103.0, 106.0, "AU12+AU14(k)", "Positive"),  # (k): not counted, reported
+        FixtureRow("S01", "S01_M02", 20, 22, 25, "AU4+AU7", "Negative"),
+        FixtureRow("s05", "S05_M01", 7, 9, 11, "AU1+AU2", "Surprise"),
+    ]
+
+
+def build_fourdme(root: Path, rows: list[FixtureRow] | None = None, *, drop_column: str | None = None,
+                  size: int = FRAME_SIZE) -> Path:
+    """A 4DME folder: ``4DME_Labelling_Micro_release v1.xlsx`` and grey ``gray_micro/<sub_ID>/<fold_name>/`` frames
+    named ``img<nnnn>.jpg``; subject folders upper case, whatever case the sheet uses."""
+    rows = fourdme_rows() if rows is None else rows
+    cells = [[r.subject, r.filename, r.onset, r.apex, r.offset, r.aus, 0, r.emotion, 0, 0, 0, 0, 0] for r in rows]
+    _write_sheet(root / "4DME_Labelling_Micro_release v1.xlsx", "Sheet1", FOURDME_HEADER, cells,
+                 drop_column=drop_column)
+    for row in rows:
+        whole = FixtureRow(row.subject, row.filename, int(row.onset), row.apex, int(row.offset),
+                           missing_frames=row.missing_frames)
+        folder = root / "gray_micro" / str(row.subject).upper() / row.filename
+        _write_frames(whole, folder, "img{:04d}.jpg", gray=True, size=size)
+    return root
+
+
+# ----------------------------------------------------------------------------------------------------------------
 # Bigger corpora for the benchmark
 # ----------------------------------------------------------------------------------------------------------------
 

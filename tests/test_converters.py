@@ -192,9 +192,9 @@ def test_corpora_without_crops_refuse_cropped(tmp_path):
 
 
 def test_unknown_corpus_name():
-    assert sorted(CONVERTERS) == ["casme2", "casme3", "samm"]
-    with pytest.raises(ValueError, match="unknown corpus 'mmew'"):
-        convert_corpus("mmew", ".", "out")
+    assert sorted(CONVERTERS) == ["4dme", "casme", "casme2", "casme3", "mmew", "samm"]  # MEB's CD6ME six
+    with pytest.raises(ValueError, match="unknown corpus 'smic'"):
+        convert_corpus("smic", ".", "out")
 
 
 # ----------------------------------------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ from pathlib import Path
 from datasets import Dataset, Features, Image, List, Value
 
 #: Corpus names as they appear in the ``dataset`` column.
-CORPUS_NAMES = ("casme2", "samm", "casme3", "synthetic")
+CORPUS_NAMES = ("casme", "casme2", "samm", "4dme", "mmew", "casme3", "synthetic")
 
 
 def sample_features(with_frames: bool = False) -> Features:

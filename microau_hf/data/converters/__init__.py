@@ -1,4 +1,4 @@
-"""Corpus converters: CASME II, SAMM and CAS(ME)^3 from the files a user holds under each corpus licence.
+"""Corpus converters: CASME, CASME II, SAMM, MMEW, 4DME and CAS(ME)^3 (the six corpora of MEB's CD6ME) from the files a user holds under each corpus licence.
 
 Each converter reads the corpus's own annotation spreadsheet and frame folders and writes a ``datasets`` folder in
 the contract of :mod:`microau_hf.data.schema`, with ``conversion_report.json`` beside the data saying which rows
@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from . import casme2, casme3, casme_sq, samm, samm_lv
+from . import casme, casme2, casme3, casme_sq, fourdme, mmew, samm, samm_lv
 from .common import REPORT_NAME, ConversionReport, RowNote
 
 Converter = Callable[..., ConversionReport]
@@ -21,6 +21,9 @@ CONVERTERS: dict[str, Converter] = {
     "casme2": casme2.convert,
     "samm": samm.convert,
     "casme3": casme3.convert,
+    "casme": casme.convert,
+    "mmew": mmew.convert,
+    "4dme": fourdme.convert,
 }
 #: Long-video corpora: they write the spotting contract of :mod:`microau_hf.data.spotting_schema` (one row per
 #: video, frame paths and annotated intervals), not micro-expression samples, so they are kept apart.

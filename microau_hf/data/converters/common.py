@@ -15,6 +15,7 @@ live in :mod:`.files`, the atomic write in :mod:`.writing`.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import re
@@ -27,7 +28,7 @@ from pathlib import Path
 from PIL import Image as PILImage
 
 from ..au_codes import ParsedAUs, cell_text, parse_au_code
-from .files import SheetRow, read_sheet
+from .files import Header, SheetRow, read_sheet
 from ...atomic import check_replaceable
 from .writing import write_atomically
 
@@ -66,6 +67,11 @@ class ConversionReport:
     corpus: str
     annotation: str
     out: str
+    #: The annotation file's SHA-256, so an evaluation can record which copy of the corpus's labels it scored on.
+    annotation_sha256: str = ""
+    #: None: every AU is stored as the corpus coded it. A list: only these AUs were labelled (the synthetic corpora),
+    #: so an AU outside it is unknown, not absent, and a protocol over other AUs must refuse the corpus.
+    aus_labelled: list[int] | None = None
     rows_read: int = 0
     rows_written: int = 0
     repaired: list[RowNote] = field(default_factory=list)
@@ -158,9 +164,9 @@ class CorpusSpec:
     """
 
     name: str
-    sheet: str
-    columns: Mapping[str, str]
-    optional_columns: Mapping[str, str]
+    sheet: str | None  # None: the first sheet
+    columns: Mapping[str, Header]
+    optional_columns: Mapping[str, Header]
     find_annotation: Callable[[Path], Path]
     frame_locator: Callable[[Path, bool], FrameLocator]
     normalise_subject: Callable[[object], str]
@@ -324,7 +330,8 @@ def run_conversion(spec: CorpusSpec, root: str | Path, out: str | Path, *, with_
     annotation = Path(annotation) if annotation else spec.find_annotation(root)
     locate = spec.frame_locator(root, cropped)
     rows = read_sheet(annotation, spec.sheet, spec.columns, spec.optional_columns)
-    report = ConversionReport(spec.name, str(annotation), str(out), rows_read=len(rows))
+    report = ConversionReport(spec.name, str(annotation), str(out), annotation_sha256=file_sha256(annotation),
+                              rows_read=len(rows))
     samples = plan_samples(spec, rows, locate, with_frames, report)
     write_atomically(
         lambda: sample_rows(spec, samples, root, with_frames, report),
@@ -332,6 +339,15 @@ def run_conversion(spec: CorpusSpec, root: str | Path, out: str | Path, *, with_
         finish=lambda folder: _finish(report, folder, start), overwrite=overwrite,
     )
     return report
+
+
+def file_sha256(path: str | Path) -> str:
+    """The SHA-256 of a file, read in blocks (an annotation sheet is small, a frame archive need not be)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def _finish(report: ConversionReport, folder: Path, start: float) -> None:

@@ -22,14 +22,16 @@ from ..au_codes import cell_text
 HEADER_SEARCH_ROWS = 40
 
 
-def find_file(root: Path, pattern: str, *, depth: int = 2) -> Path:
-    """The last (by name: coding files carry dates) file matching ``pattern``, case-insensitively, near ``root``."""
-    regex = re.compile(_glob_to_regex(pattern), re.IGNORECASE)
+def find_file(root: Path, pattern: str | re.Pattern[str], *, depth: int = 2) -> Path:
+    """The last (by name: coding files carry dates) file matching ``pattern`` (a glob, case-insensitive, or a
+    compiled regular expression for names a glob cannot tell apart), near ``root``."""
+    regex = pattern if isinstance(pattern, re.Pattern) else re.compile(_glob_to_regex(pattern), re.IGNORECASE)
     for level in _levels(root, depth):
         found = sorted(p for folder in level for p in _children(folder) if p.is_file() and regex.match(p.name))
         if found:
             return found[-1]
-    raise ValueError(f"{root}: no annotation file {pattern!r} found (looked {depth} folder levels deep)")
+    shown = pattern.pattern if isinstance(pattern, re.Pattern) else pattern
+    raise ValueError(f"{root}: no annotation file {shown!r} found (looked {depth} folder levels deep)")
 
 
 def find_dirs(root: Path, name: str | re.Pattern[str], *, holds: str | None = None, depth: int = 3) -> list[Path]:
@@ -103,11 +105,20 @@ def open_workbook(path: Path) -> Iterator[openpyxl.Workbook]:
         book.close()
 
 
-def read_sheet(path: Path, sheet: str, columns: Mapping[str, str], optional: Mapping[str, str]) -> list[SheetRow]:
-    """The non-empty rows under the header row; ``columns`` must all be there, ``optional`` ones read as None if not."""
+#: A column's header text, or the spellings it has in different copies of a corpus's sheet (the first is named in
+#: errors).
+Header = str | tuple[str, ...]
+
+
+def read_sheet(path: Path, sheet: str | None, columns: Mapping[str, Header],
+               optional: Mapping[str, Header]) -> list[SheetRow]:
+    """The non-empty rows under the header row; ``columns`` must all be there, ``optional`` ones read as None if not.
+    ``sheet`` None reads the first sheet (corpora whose sheet name differs between copies)."""
     path = Path(path)
     with open_workbook(path) as book:
         names = {n.lower(): n for n in book.sheetnames}
+        if sheet is None:
+            sheet = book.sheetnames[0]
         if sheet.lower() not in names:
             raise ValueError(f"{path.name}: sheet {sheet!r} not found (sheets: {', '.join(book.sheetnames)})")
         rows = book[names[sheet.lower()]].iter_rows(values_only=True)
@@ -120,22 +131,30 @@ def read_sheet(path: Path, sheet: str, columns: Mapping[str, str], optional: Map
         return data
 
 
-def _find_header(file: str, sheet: str, rows: Iterator[tuple], columns: Mapping[str, str],
-                 optional: Mapping[str, str]) -> tuple[int, dict[str, int]]:
+def _find_header(file: str, sheet: str, rows: Iterator[tuple], columns: Mapping[str, Header],
+                 optional: Mapping[str, Header]) -> tuple[int, dict[str, int]]:
     """Consume rows up to the header; return its row number and each field's column position."""
     best: dict[str, int] = {}
     for number, values in enumerate(rows, start=1):
         seen = {_header_key(v): i for i, v in enumerate(values) if cell_text(v)}
-        positions = {key: seen[_header_key(name)] for key, name in {**columns, **optional}.items()
-                     if _header_key(name) in seen}
+        positions = {}
+        for key, names in {**columns, **optional}.items():
+            found = [seen[_header_key(name)] for name in _spellings(names) if _header_key(name) in seen]
+            if found:
+                positions[key] = found[0]
         if all(key in positions for key in columns):
             return number, positions
         if len(positions) > len(best):
             best = positions
         if number >= HEADER_SEARCH_ROWS:
             break
-    missing = next(name for key, name in columns.items() if key not in best)
-    raise ValueError(f"{file}: column {missing!r} not found in sheet {sheet!r}")
+    missing = next(names for key, names in columns.items() if key not in best)
+    also = f" (nor {' / '.join(map(repr, _spellings(missing)[1:]))})" if len(_spellings(missing)) > 1 else ""
+    raise ValueError(f"{file}: column {_spellings(missing)[0]!r}{also} not found in sheet {sheet!r}")
+
+
+def _spellings(names: Header) -> tuple[str, ...]:
+    return (names,) if isinstance(names, str) else tuple(names)
 
 
 def _header_key(value: object) -> str:
