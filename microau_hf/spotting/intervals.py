@@ -19,16 +19,18 @@ The rule, in the order :func:`find_intervals` applies it:
    smile is read at the 2 s lag from its onset to its offset, as one interval. The interval always covers the
    movement's micro-lag runs.
 4. **Kind**, the first that holds:
+   ``blink`` the lids (AU7's region; the upper face when AU7 is not spotted) are among the two most moved regions,
+   the eyes closed to ``blink_drop`` of their median opening (partial closures included: the mesh reads a lid
+   lowered by 40-90 % of the eye's height as 75-55 % open) and the lids region moved down (AU7, the lid tightener,
+   narrows the eye too, but raises the lower lid);
    ``head_motion`` the head turned (pose proxies range over ``head_turn`` interocular distances), the head motion
    removed from the flow at the apex exceeds ``head_flow`` (alignment could not hold the head), or ``head_regions``
    of all regions moved at least half as much as the most moved one (the whole face alike: an expression moves its
    own regions most);
-   ``blink`` the strongest region is the lids (AU7's; the upper face when AU7 is not spotted), the eyes closed to ``blink_drop`` of their median opening
-   (partial closures included: the mesh reads a lid lowered by 40-90 % of the eye's height as 75-55 % open) and
-   the lids region moved down (AU7, the lid tightener, narrows the eye too, but raises the lower lid);
-   ``speech`` the strongest region is in the lower face and the lower face moved at least ``speech_peaks`` times
-   within ``speech_window_s`` (continuous mouth movement: peaks of the lower face's micro-lag signal at least
-   0.1 s apart); consecutive speech intervals are merged;
+   ``speech`` the strongest region is in the lower face, the movement is shorter than ``micro_max_s`` (a smile is
+   not speech) and the lower face moved at least ``speech_peaks`` times
+   within ``speech_window_s`` (continuous mouth movement: micro-lag runs of the lower face peaking 0.1 s apart
+   or more); consecutive speech intervals are merged;
    ``other`` shorter than ``min_duration_s`` (a landmark fit off for a frame);
    ``macro`` lasting ``micro_max_s`` (0.5 s) or more;
    ``micro`` otherwise.
@@ -300,6 +302,14 @@ def _head_moved(track: FrameTrack, motion: MotionTrack, scores: np.ndarray, onse
     return raw.max() > 0 and float(np.mean(alike)) >= settings.head_regions
 
 
+def _lids_lead(movement: _Movement, aus: Sequence[int], upper: list[bool]) -> bool:
+    """Whether the lids (AU7's region) are among the movement's two most moved regions (any upper-face region when
+    AU7 is not spotted)."""
+    ranked = sorted({r.region: r.peak for r in sorted(movement.runs, key=lambda r: r.peak)}.items(),
+                    key=lambda item: -item[1])[:2]
+    return any(aus[k] == 7 if 7 in aus else upper[k] for k, _ in ranked)
+
+
 def _lids_down(motion: MotionTrack, movement: _Movement, aus: Sequence[int]) -> bool:
     """Whether the lids region moved down at the apex (a blink lowers the upper lid; AU7 raises the lower one);
     true when AU7's region is not spotted (no direction to read)."""
@@ -322,12 +332,13 @@ def _kind(movement: _Movement, onset: int, offset: int, scale: int, lower_apexes
           aus: Sequence[int], track: FrameTrack, motion: MotionTrack, scores: np.ndarray, fps: float,
           settings: SpottingSettings) -> str:
     strongest = movement.strongest
+    if _lids_lead(movement, aus, upper) and _eyes_closed(track, onset, offset, fps, settings) and _lids_down(
+            motion, movement, aus):
+        return "blink"
     if _head_moved(track, motion, scores, onset, offset, strongest.apex, scale, settings):
         return "head_motion"
-    lids = aus[strongest.region] == 7 if 7 in aus else upper[strongest.region]
-    if lids and _eyes_closed(track, onset, offset, fps, settings) and _lids_down(motion, movement, aus):
-        return "blink"
-    if not upper[strongest.region]:
+    brief = (offset - onset + 1) / fps < settings.micro_max_s
+    if not upper[strongest.region] and brief:
         half = settings.speech_window_s / 2 * fps
         if int(np.sum(np.abs(lower_apexes - strongest.apex) <= half)) >= settings.speech_peaks:
             return "speech"
