@@ -20,10 +20,10 @@ class SpottingSettings:
     micro_window_s: float = 0.3
     long_window_s: float = 1.0
     macro_window_s: float = 2.0
-    threshold_mads: float = 10.0  # a region's return signal must stand this many MADs above its median ...
+    threshold_mads: float = 8.0  # a region's return signal must stand this many MADs above its median ...
     min_motion: float = 0.05  # ... and move at least this many flow pixels (a still video gives no interval)
     low_fraction: float = 0.5  # a movement's frames: where its regions stay above this share of the threshold
-    extent_fraction: float = 0.1  # onset/offset: where the rise and fall fall back under this share of the apex
+    extent_fraction: float = 0.05  # onset/offset: where the rise and fall fall back under this share of the apex
     micro_max_s: float = 0.5  # longer is a macro-expression
     min_duration_s: float = 0.08  # shorter is a one-frame glitch (a landmark fit off): kind "other"
     blink_drop: float = 0.85  # the eyes closed to this share of their median opening: a blink, partial ones too
