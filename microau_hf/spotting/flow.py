@@ -41,7 +41,7 @@ import numpy as np
 
 from ..face.tracking import TrackedFrame
 from .regions import face_points, region_masks
-from .settings import SCALES, SpottingSettings
+from .settings import SpottingSettings
 
 #: Direction sectors of the main-direction statistic (MDMD uses 8).
 DIRECTION_BINS = 8
