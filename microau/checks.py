@@ -63,6 +63,12 @@ def existing_folder(value: str) -> Path:
     return _existing(value, "folder")
 
 
+def folder_or_list(value: str) -> Path:
+    """A dataset folder, or a text file listing dataset folders one a line (``evaluate --protocol cd6me``)."""
+    path = _expand(value)
+    return existing_file_of((".txt",))(value) if path.is_file() else existing_folder(value)
+
+
 def video_source(value: str) -> Path:
     """A video file, or a folder of its frames (an image sequence, as the long-video corpora ship)."""
     path = _expand(value)

@@ -5,6 +5,7 @@
     microau convert casme2 --root RAW --out DIR          convert a licensed corpus to `datasets`
     microau train --data DIR --output-dir DIR            train (Accelerate; `accelerate launch scripts/train.py` for many GPUs)
     microau evaluate --data DIR --output-dir DIR         LOSO / leave-one-corpus-out, per-AU F1 table
+    microau evaluate --protocol cd6me --data D1 D2 ...   MEB's CD6ME benchmark over converted corpora
     microau predict --model DIR --onset A --apex B       AU probabilities for a pair, a folder or a video
     microau push --model DIR --repo-id ORG/NAME          publish a checkpoint to the Hub
     microau space --model DIR                            run the Gradio demo locally
@@ -31,7 +32,7 @@ from . import checks
 # Kept equal to microau_hf.aus.AU_SETS and microau_hf.presets.PRESETS by a test: the parser may not import them.
 AU_SET_NAMES = ("casme2", "samm", "mmew", "cross12")
 PRESET_NAMES = ("test", "tiny", "vit-b-16")
-CORPORA = ("casme2", "samm", "casme3", "casme_sq", "samm_lv")
+CORPORA = ("casme", "casme2", "samm", "4dme", "mmew", "casme3", "casme_sq", "samm_lv")
 
 EXIT_OK, EXIT_PARTIAL, EXIT_USER_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -70,8 +71,14 @@ def _add_au_and_size(parser: argparse.ArgumentParser) -> None:
                         help="model size: test (unit tests), tiny (CPU demos), vit-b-16 (CLIP ViT-B/16; default %(default)s)")
 
 
-def _add_data_and_output(parser: argparse.ArgumentParser, output_help: str) -> None:
-    parser.add_argument("--data", required=True, type=checks.existing_folder, help="a dataset folder (synth or convert)")
+def _add_data_and_output(parser: argparse.ArgumentParser, output_help: str, many: bool = False) -> None:
+    if many:  # evaluate: CD6ME takes one folder per corpus (or a list file); the other protocols one folder
+        parser.add_argument("--data", required=True, nargs="+", type=checks.folder_or_list, metavar="DIR",
+                            help="a dataset folder (synth or convert); with --protocol cd6me one folder per corpus, "
+                                 "or a .txt file listing them one a line")
+    else:
+        parser.add_argument("--data", required=True, type=checks.existing_folder,
+                            help="a dataset folder (synth or convert)")
     parser.add_argument("--output-dir", required=True, type=checks.output_folder, help=output_help)
 
 
@@ -109,10 +116,14 @@ def _add_synth(commands, plain) -> None:
                        help="motion amplitude in pixels at an interocular distance of ~40 px (default 1.0 2.5)")
     synth.add_argument("--overwrite", action="store_true", help="replace an earlier synthetic corpus in --out")
     synth.add_argument("--contact-sheet", type=checks.output_file((".png",)), help="also save a contact sheet PNG here")
+    synth.add_argument("--cd6me-standin", action="store_true",
+                       help="write the multi-corpus stand-in for --protocol cd6me instead: four pseudo-corpora that "
+                            "differ in frame rate, resolution, lighting and amplitude (the 12 AUs; --num-samples "
+                            "each) as folders in --out, listed in --out/corpora.txt")
 
 
 def _add_convert(commands, plain) -> None:
-    convert = _subcommand(commands, "convert", "convert a licensed corpus (CASME II, SAMM, CAS(ME)^3) to datasets",
+    convert = _subcommand(commands, "convert", "convert a licensed corpus (CASME, CASME II, SAMM, 4DME, MMEW, CAS(ME)^3 ...) to datasets",
                           "microau convert casme2 --root ~/corpora/CASME2 --out data/casme2", [plain])
     convert.add_argument("corpus", choices=CORPORA, help="which corpus layout --root holds")
     convert.add_argument("--root", required=True, type=checks.existing_folder, help="the corpus folder as distributed")
@@ -157,16 +168,20 @@ def _add_evaluate(commands, running) -> None:
                            "--task spotting: spot the micro-expressions of long videos, MEGC F1",
                            "microau evaluate --data data/synthetic --output-dir runs/loso6 --max-folds 6\n"
                            "  microau evaluate --task spotting --data data/casme_sq --model outputs/quickstart/checkpoint "
-                           "--output-dir runs/spotting", [running])
-    _add_data_and_output(evaluate, "results.json, the per-AU F1 plot, per-fold logs")
+                           "--output-dir runs/spotting\n"
+                           "  microau evaluate --protocol cd6me --data data/casme data/casme2 data/samm data/4dme "
+                           "data/mmew data/casme3 --output-dir runs/cd6me", [running])
+    _add_data_and_output(evaluate, "results.json, the per-AU F1 plot, per-fold logs", many=True)
     evaluate.add_argument("--task", default="au", choices=["au", "spotting"],
                           help="au: train and test AU detection per fold; spotting: spot intervals in a converted "
                                "long-video corpus (casme_sq, samm_lv) with --model, scored by IoU >= 0.5 (default "
                                "%(default)s)")
     evaluate.add_argument("--model", type=checks.model_source,
                           help="with --task spotting: the checkpoint that scores the spotted intervals")
-    evaluate.add_argument("--protocol", default="loso", choices=["loso", "loco"],
-                          help="leave one subject out, or one corpus out (default %(default)s)")
+    evaluate.add_argument("--protocol", default="loso", choices=["loso", "loco", "cd6me"],
+                          help="leave one subject out, or one corpus out, or MEB's CD6ME: one corpus out over the "
+                               "converted corpora given, the 12 AUs, binary and macro F1 beside MEB's published "
+                               "figures (default %(default)s)")
     evaluate.add_argument("--max-folds", type=checks.positive_int, help="run only this many folds (a quick, partial run)")
     _add_au_and_size(evaluate)
     evaluate.add_argument("--epochs", type=checks.positive_float, default=8.0, help="epochs per fold (default %(default)s)")
@@ -180,6 +195,10 @@ def _add_evaluate(commands, running) -> None:
                           help="with --threshold inner: training subjects each fold's inner model leaves out "
                                "(default %(default)s)")
     evaluate.add_argument("--save-model", action="store_true", help="save the last fold's model as a checkpoint")
+    # None: casme2, or the 12 AUs of CD6ME with --protocol cd6me (another set is refused there, not overridden)
+    evaluate.set_defaults(aus=None)
+    next(a for a in evaluate._actions if a.dest == "aus").help = ("the AU set to detect (default casme2; with "
+                                                                  "--protocol cd6me the 12 AUs of CD6ME, cross12)")
     evaluate.add_argument("--overwrite", action="store_true",
                           help="replace an earlier evaluation's results, plot, fold logs and checkpoint in --output-dir")
     _add_model_settings(evaluate)
@@ -275,6 +294,11 @@ def _check_combinations(parser: argparse.ArgumentParser, args: argparse.Namespac
     """What one argument alone cannot say; checked before anything is imported or loaded."""
     if args.command == "evaluate" and (args.task == "spotting") != bool(args.model):
         parser.error("--task spotting needs --model" if args.model is None else "--model applies to --task spotting")
+    if args.command == "evaluate":
+        _check_evaluate(parser, args)
+    if args.command == "synth" and args.cd6me_standin and (args.aus != "casme2" or args.contact_sheet):
+        parser.error("--cd6me-standin labels the 12 AUs of CD6ME in each pseudo-corpus; --aus and --contact-sheet "
+                     "do not apply")
     if args.command == "train" and args.overwrite and args.resume_from:
         parser.error("--overwrite replaces the earlier run and --resume-from continues it: give one of them")
     if args.command == "synth" and args.amplitude[0] > args.amplitude[1]:
@@ -290,6 +314,20 @@ def _check_combinations(parser: argparse.ArgumentParser, args: argparse.Namespac
                                                 ("--stride", args.stride != 1)) if given]
         if video_only and not args.video:
             parser.error(f"{', '.join(video_only)}: for --video only")
+
+
+def _check_evaluate(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    many = len(args.data) > 1 or any(path.is_file() for path in args.data)
+    if args.protocol == "cd6me":
+        if args.aus not in (None, "cross12"):
+            parser.error(f"--protocol cd6me detects the 12 AUs of CD6ME (cross12), not --aus {args.aus}")
+        if args.max_folds or args.task == "spotting":
+            parser.error("--protocol cd6me holds out every corpus given; --max-folds and --task spotting do not apply")
+        args.aus = "cross12"
+    elif many:
+        parser.error("several --data folders, or a list file, are for --protocol cd6me; give one folder")
+    else:
+        args.aus, args.data = args.aus or "casme2", args.data[0]
 
 
 def _subcommand_parser(parser: argparse.ArgumentParser, name: str) -> argparse.ArgumentParser:

@@ -48,7 +48,21 @@ def _check_faces(dataset, folder: Path) -> None:
     print(f"{faces.summary(str(folder))} (details: {write_face_report(faces, folder, str(folder))})")
 
 
+def _synth_standin(args: argparse.Namespace) -> None:
+    """The multi-corpus stand-in for CD6ME: pseudo-corpora in --out, listed in --out/corpora.txt."""
+    from .data.synthetic_corpora import LIST_FILE, make_standin_corpora
+
+    folders = make_standin_corpora(args.out, samples_per_corpus=args.num_samples, seed=args.seed,
+                                   overwrite=args.overwrite)
+    for folder in folders:
+        print(f"wrote {args.num_samples} samples to {folder}")
+    print(f"corpus list: {Path(args.out) / LIST_FILE} (microau evaluate --protocol cd6me --data "
+          f"{Path(args.out) / LIST_FILE} ...)")
+
+
 def _synth(args: argparse.Namespace) -> None:
+    if args.cd6me_standin:
+        return _synth_standin(args)
     from .data.synthetic import make_synthetic_corpus
 
     dataset = make_synthetic_corpus(args.out, num_samples=args.num_samples, seed=args.seed, aus=args.aus,
@@ -124,9 +138,33 @@ def _evaluate_spotting(args: argparse.Namespace) -> None:
     print(f"wrote {atomic_write_text(out / 'results.json', json.dumps(document, indent=2) + chr(10))}")
 
 
+def _evaluate_cd6me(args: argparse.Namespace) -> None:
+    """MEB's CD6ME over the converted corpora given: the tables beside MEB's figures, results.json for push."""
+    from .face.pipeline import build_processor
+    from .presets import make_config
+    from .train.cd6me import load_corpora, run_cd6me
+    from .train.cd6me_report import cd6me_tables
+    from .train.loso import ProtocolSettings
+    from .train.recipe import refuse_training_statistics
+
+    resolve_device(args.device, training=True)
+    refuse_training_statistics(args.config)
+    config = make_config("cross12", preset=args.preset, **args.config)
+    data = load_corpora(args.data)  # bad input is named before any training
+    settings = ProtocolSettings(protocol="cd6me", epochs=args.epochs, batch_size=args.batch_size,
+                                learning_rate=args.learning_rate, threshold=args.threshold,
+                                inner_subjects=args.inner_subjects, seed=args.seed, pre_aligned=args.pre_aligned)
+    results = run_cd6me(data, config, build_processor(config), args.output_dir, settings,
+                        save_model_to=Path(args.output_dir) / "checkpoint" if args.save_model else None)
+    print(cd6me_tables(results))
+    print(f"wrote {Path(args.output_dir) / 'results.json'} and results.md")
+
+
 def _evaluate(args: argparse.Namespace) -> None:
     if args.task == "spotting":
         return _evaluate_spotting(args)
+    if args.protocol == "cd6me":
+        return _evaluate_cd6me(args)
     from .data.schema import load_dataset_folder
     from .face.pipeline import build_processor
     from .presets import make_config
@@ -245,7 +283,8 @@ def _predict_outputs(args: argparse.Namespace) -> list[Path]:
 def _evaluate_outputs(args: argparse.Namespace) -> list[Path]:
     from .atomic import OutputRule
 
-    rule = OutputRule({"--data": args.data, "--model": args.model}, args.overwrite)
+    data = args.data if isinstance(args.data, list) else [args.data]  # cd6me: one folder per corpus, or a list
+    rule = OutputRule({**{f"--data {path}": path for path in data}, "--model": args.model}, args.overwrite)
     rule.check_folder(args.output_dir, "--output-dir", EVALUATE_WRITES)
     return [args.output_dir]
 
@@ -262,6 +301,11 @@ def _synth_outputs(args: argparse.Namespace) -> list[Path]:
     from .atomic import OutputRule
 
     rule = OutputRule({}, args.overwrite)
+    if args.cd6me_standin:  # one corpus folder per pseudo-corpus, and the list file, inside --out
+        from .data.synthetic_corpora import LIST_FILE, STANDIN_CORPORA
+
+        return [*(rule.check_replaced_folder(Path(args.out) / c.name, "--out") for c in STANDIN_CORPORA),
+                rule.check_file(Path(args.out) / LIST_FILE, "--out")]
     outputs = [rule.check_replaced_folder(args.out, "--out")]
     if args.contact_sheet:
         # The corpus folder is replaced whole and holds the dataset only: a sheet in it would be lost, or would block

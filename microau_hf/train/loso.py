@@ -89,6 +89,52 @@ def train_fold(
     return trainer
 
 
+@dataclass
+class ProtocolRun:
+    """What the one fold loop produced: the rows it used, the folds, and every fold's test predictions pooled."""
+
+    dataset: Dataset  # the rows the face pipeline could use
+    faces: Any  # the face pipeline's check of the corpus (data.corpus_faces.CorpusFaces)
+    folds: list[Fold]
+    fold_rows: list[dict[str, Any]]  # per fold: held out, sizes, thresholds (and the inner split)
+    tested: Dataset  # the test rows of every fold, in fold order
+    labels: np.ndarray  # (tested, K) multi-hot
+    probabilities: np.ndarray
+    predictions: np.ndarray
+    model: torch.nn.Module  # the last fold's model
+
+
+def run_folds(
+    dataset: Dataset,
+    config: MicroAUClipConfig,
+    processor: Any,
+    output_dir: str | Path,
+    settings: ProtocolSettings,
+    model_factory: ModelFactory = MicroAUClipModel,
+    make_folds: Callable[[Dataset, int | None], list[Fold]] | None = None,
+) -> ProtocolRun:
+    """Train and test every fold (``make_folds``, default the folds of ``settings.protocol``): the one training loop
+    every protocol runs through. Nothing is scored or written here."""
+    if settings.threshold not in THRESHOLD_RULES:
+        raise ValueError(f"threshold must be one of {sorted(THRESHOLD_RULES)}, got {settings.threshold!r} (thresholds "
+                         f"are never chosen on a model's predictions of its own training rows)")
+    check_dataset(dataset, config.aus)
+    output_dir = Path(output_dir)
+    # Rows the face pipeline refuses (no face, unreadable frames) are never trained on nor scored; the results say so.
+    faces = check_corpus_faces(dataset, _landmarker(settings), "dataset")
+    dataset = faces.usable_rows(dataset)
+    preparer = faces.preparer(config)
+    folds = (make_folds or PROTOCOLS[settings.protocol])(dataset, settings.max_folds)
+    probabilities, predictions, indices, fold_rows = [], [], [], []
+    for fold in tqdm(folds, desc=f"{settings.protocol.upper()} folds", unit="fold"):
+        probs, preds, row, model = _run_fold(fold, dataset, config, processor, settings, output_dir, model_factory,
+                                             preparer)
+        probabilities.append(probs), predictions.append(preds), indices.extend(fold.test_indices), fold_rows.append(row)
+    tested = dataset.select(indices)
+    return ProtocolRun(dataset, faces, folds, fold_rows, tested, au_labels(tested["aus"], config.aus).numpy(),
+                       np.concatenate(probabilities), np.concatenate(predictions), model)
+
+
 def run_protocol(
     dataset: Dataset,
     config: MicroAUClipConfig,
@@ -106,56 +152,55 @@ def run_protocol(
     settings = settings or ProtocolSettings()
     if settings.protocol not in PROTOCOLS:
         raise ValueError(f"unknown protocol {settings.protocol!r}; protocols are {sorted(PROTOCOLS)}")
-    if settings.threshold not in THRESHOLD_RULES:
-        raise ValueError(f"threshold must be one of {sorted(THRESHOLD_RULES)}, got {settings.threshold!r} (thresholds "
-                         f"are never chosen on a model's predictions of its own training rows)")
-    check_dataset(dataset, config.aus)
-    output_dir = Path(output_dir)
-    # Rows the face pipeline refuses (no face, unreadable frames) are never trained on nor scored; the results say so.
-    faces = check_corpus_faces(dataset, _landmarker(settings), "dataset")
-    dataset = faces.usable_rows(dataset)
-    preparer = faces.preparer(config)
-    folds = PROTOCOLS[settings.protocol](dataset, settings.max_folds)
-    probabilities, predictions, indices, fold_rows = [], [], [], []
-    for fold in tqdm(folds, desc=f"{settings.protocol.upper()} folds", unit="fold"):
-        probs, preds, row, model = _run_fold(fold, dataset, config, processor, settings, output_dir, model_factory,
-                                             preparer)
-        probabilities.append(probs), predictions.append(preds), indices.extend(fold.test_indices), fold_rows.append(row)
-    tested = dataset.select(indices)
-    labels = au_labels(tested["aus"], config.aus).numpy()
-    probabilities, predictions = np.concatenate(probabilities), np.concatenate(predictions)
+    run = run_folds(dataset, config, processor, output_dir, settings, model_factory)
+    dataset, tested = run.dataset, run.tested
     groups = len(set(dataset["dataset"] if settings.protocol == "loco" else subject_keys(dataset)))  # as the folds
     unit = "corpora" if settings.protocol == "loco" else "subjects"
     results = {
         "schema": EVALUATION_SCHEMA,  # says who wrote the file: an earlier evaluation is replaced only with --overwrite
         # Coverage is part of the name: a partial LOSO must never read as a full one.
-        "protocol": f"{settings.protocol.upper()}, {len(folds)} of {groups} {unit} held out",
-        "face_path": "frames through the face pipeline (detection, alignment on the onset, landmark regions), "
-                     "as MicroAUPredictor serves them" if faces.landmarker is not None else
-                     "pre-aligned crops, canonical template regions",
+        "protocol": f"{settings.protocol.upper()}, {len(run.folds)} of {groups} {unit} held out",
+        "face_path": face_path_text(run),
         "dataset": sorted(set(tested["dataset"])) if "dataset" in tested.column_names else None,
         "aus": list(config.aus),
         "input_mode": config.input_mode,
         "settings": asdict(settings),
-        "threshold": _threshold_record(settings, fold_rows),
-        "face_pipeline": faces.report(),
-        "folds": fold_rows,
-        "scores": au_detection_scores(labels, predictions, config.au_names),
-        "invented_aus": invented_au_rates(labels, predictions, config.au_names),
-        "emotion": evaluate_emotions(
-            probabilities, config.aus,
-            tested["emotion"] if "emotion" in tested.column_names else [None] * len(tested),
-            tested["objective_class"] if "objective_class" in tested.column_names else [None] * len(tested),
-        ),
+        "threshold": threshold_record(settings, run.fold_rows),
+        "face_pipeline": run.faces.report(),
+        "folds": run.fold_rows,
+        "scores": au_detection_scores(run.labels, run.predictions, config.au_names),
+        "invented_aus": invented_au_rates(run.labels, run.predictions, config.au_names),
+        "emotion": emotion_scores(run.probabilities, config.aus, tested),
     }
-    write_results(results, output_dir)
+    write_results(results, Path(output_dir))
     if save_model_to is not None:
-        with atomic_directory(save_model_to) as staged:
-            model.save_pretrained(staged)
-            processor.save_pretrained(staged)
-            write_results(results, staged)
-            write_training_data(staged, dataset.select(folds[-1].train_indices))  # the saved model is the last fold's
+        save_fold_model(run, processor, results, save_model_to)
     return results
+
+
+def face_path_text(run: ProtocolRun) -> str:
+    """What results.json says of the frames' path to the model."""
+    if run.faces.landmarker is not None:
+        return ("frames through the face pipeline (detection, alignment on the onset, landmark regions), "
+                "as MicroAUPredictor serves them")
+    return "pre-aligned crops, canonical template regions"
+
+
+def emotion_scores(probabilities: np.ndarray, aus, rows: Dataset) -> dict[str, Any]:
+    """Label-free emotion and objective-class UF1/UAR of ``rows`` (with chance), from their AU probabilities."""
+    def column(name: str) -> list:
+        return rows[name] if name in rows.column_names else [None] * len(rows)
+
+    return evaluate_emotions(probabilities, aus, column("emotion"), column("objective_class"))
+
+
+def save_fold_model(run: ProtocolRun, processor: Any, results: dict[str, Any], save_model_to: str | Path) -> None:
+    """The last fold's model as a checkpoint, with its processor, the results and the rows it was trained on."""
+    with atomic_directory(save_model_to) as staged:
+        run.model.save_pretrained(staged)
+        processor.save_pretrained(staged)
+        write_results(results, staged)
+        write_training_data(staged, run.dataset.select(run.folds[-1].train_indices))  # the last fold's model
 
 
 def _landmarker(settings: ProtocolSettings) -> LandmarkerChoice:
@@ -218,7 +263,7 @@ def inner_thresholds(
                         "fold_training_subjects": training_subjects, "held_out_samples": len(inner_test)}
 
 
-def _threshold_record(settings: ProtocolSettings, fold_rows: list[dict[str, Any]]) -> dict[str, str]:
+def threshold_record(settings: ProtocolSettings, fold_rows: list[dict[str, Any]]) -> dict[str, str]:
     """What results.json says of the thresholds: the rule and the data it was applied to."""
     if settings.threshold == "fixed":
         return {"rule": THRESHOLD_RULES["fixed"], "source": "fixed; no data"}
