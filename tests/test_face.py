@@ -161,25 +161,25 @@ def test_aligned_landmarks_land_near_the_canonical_face(prepared):
         assert abs(x / SIZE - cx) < 0.05 and abs(y / SIZE - cy) < 0.05, name
 
 
-def test_onset_transform_is_applied_to_the_apex(preparer, astronaut):
+def test_onset_transform_aligns_both_frames_and_registration_removes_the_head_shift(preparer, astronaut):
     cv2 = pytest.importorskip("cv2")
-    shift = np.array([6, 4])  # the apex: the whole frame moved 6 px right, 4 px down
+    from microau_hf.face.registration import apply_gain, registered_transform
+
+    shift = np.array([6, 4])  # the apex: the whole frame moved 6 px right, 4 px down (the head moved, not the face)
     apex = np.roll(astronaut, (shift[1], shift[0]), axis=(0, 1))
     result = preparer.prepare(astronaut, apex, "shifted")
     transform = result.extra["transform"]
-    # The apex crop is exactly the onset warped with the onset's transform moved by the motion mapped into the crop.
-    moved = transform.copy()
-    moved[:, 2] += transform[:, :2] @ shift
-    assert np.array_equal(result.apex, warp(astronaut, moved, SIZE))
-    assert not np.array_equal(result.apex, result.onset)
-    # Aligning the apex on its own face would have erased that motion (up to landmark jitter).
-    alone = preparer.prepare(apex, apex, "apex alone")
+    assert np.array_equal(result.onset, warp(astronaut, transform, SIZE))
+    # The apex is its own frame resampled once: the onset's transform followed by the registration, which measured
+    # the head's shift in crop pixels and took it out.
+    moved = warp(apex, registered_transform(transform, result.registration), SIZE)
+    assert np.array_equal(result.apex, apply_gain(moved, result.registration.gain))
+    assert abs(result.registration.shift_px - np.linalg.norm(transform[:, :2] @ shift)) < 0.1
     gray = lambda im: _grey(im).astype(np.float32)  # noqa: E731
     bias = np.array(cv2.phaseCorrelate(gray(result.onset), gray(result.onset))[0])  # OpenCV's own offset
-    kept = np.array(cv2.phaseCorrelate(gray(result.onset), gray(result.apex))[0]) - bias
-    erased = np.array(cv2.phaseCorrelate(gray(result.onset), gray(alone.apex))[0]) - bias
-    assert np.allclose(kept, transform[:, :2] @ shift, atol=0.3)
-    assert np.linalg.norm(erased) < 1.0 < np.linalg.norm(kept)
+    left = np.array(cv2.phaseCorrelate(gray(result.onset), gray(result.apex))[0]) - bias
+    kept = np.array(cv2.phaseCorrelate(gray(result.onset), gray(warp(apex, transform, SIZE)))[0]) - bias
+    assert np.linalg.norm(left) < 0.15 and np.allclose(kept, transform[:, :2] @ shift, atol=0.3)
 
 
 # ---------------------------------------------------------------------------------------------------------------

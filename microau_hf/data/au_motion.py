@@ -75,6 +75,10 @@ AU_MOTIONS: dict[int, tuple[Push, ...]] = {
 #: Movements that carry no AU label: the synthetic corpus adds them as distractors, which a detector must not call.
 DISTRACTOR_MOTIONS: dict[str, tuple[Push, ...]] = {
     "blink": (_p("eye_top_{side}", d=DOWN, s=0.07), _p("eye_bottom_{side}", d=UP, s=0.05, w=0.15)),  # AU45, not coded
+    # A glance: both eyes' contents move the same way in the image (a negative amplitude turns it round). Real
+    # footage is full of them, and they sit in the lids' region (AU7's).
+    "gaze_x": (_p("eye_center_left", d=(1.0, 0.0), s=0.09), _p("eye_center_right", d=(1.0, 0.0), s=0.09)),
+    "gaze_y": (_p("eye_center_left", d=(0.0, 1.0), s=0.09), _p("eye_center_right", d=(0.0, 1.0), s=0.09)),
 }
 
 #: AUs that can show on one side only (every push is mirrored): these may carry an ``L``/``R`` code.

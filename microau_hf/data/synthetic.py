@@ -136,10 +136,25 @@ class Nuisance:
     flicker_prob: float = 0.15  # a light flicker: extra gain and offset
     flicker_gain: float = 0.1
     flicker_offset: float = 8.0
+    #: A turn of the head out of the image plane: the nose, nearer the camera, moves against the cheeks by up to
+    #: this (pixels at the reference IOD; ``head_parallax_px`` in the samples with larger head motion). No 2-D
+    #: registration removes it, so the model must learn that it is not an AU.
+    parallax_px: float = 0.5
+    head_parallax_px: float = 0.8
+    #: The apex is coded at its own JPEG quality, up to this much off the onset's (a re-encoded frame).
+    requality: int = 10
+    #: A glance between the frames (the eyes' contents move, the lids do not), in this share of the samples.
+    gaze_prob: float = 0.2
+    gaze_px: tuple[float, float] = (0.5, 1.5)
+    #: Skin that moves by itself a little (breathing, a held expression relaxing, a codec's motion blocks): a few
+    #: smooth bumps anywhere on the face, peaking at up to this (reference IOD), in every sample but the still ones.
+    #: Measured on still stretches of real video after registration, the AU regions' flow was 0.2-0.3 px (90th
+    #: percentile, median over pairs) against 0.1 px in the corpus without it.
+    wobble_px: float = 0.35
 
 
 #: No nuisance at all: the apex differs from the onset only where an AU moved the skin (and by JPEG coding).
-NO_NUISANCE = Nuisance(0, 0, 0, 0, 0, (0, 0), (0, 0), 0, (0, 0), 0, 0, 0, 0, 0, 0)
+NO_NUISANCE = Nuisance(0, 0, 0, 0, 0, (0, 0), (0, 0), 0, (0, 0), 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, (0, 0), 0)
 
 
 def _blur(frame: np.ndarray, sigma: float) -> np.ndarray:
@@ -155,6 +170,34 @@ def _relight(frame: np.ndarray, rng: np.random.Generator, nuisance: Nuisance, fl
         offset += rng.uniform(-nuisance.flicker_offset, nuisance.flicker_offset)
     ramp = rng.uniform(-nuisance.ramp, nuisance.ramp) * np.linspace(-1, 1, frame.shape[1], dtype=np.float32)
     return frame * (1 + gain + ramp)[None, :, None] + offset
+
+
+def parallax_grid(landmarks: dict, size: int, nose_shift: np.ndarray) -> np.ndarray:
+    """The skin displacement of a small head turn out of the image plane, ``(size, size, 2)``: the parts nearer the
+    camera move more, so the nose (``nose_shift`` pixels at its tip) moves against the face's outline (still)."""
+    (lx, ly), (rx, ry) = landmarks["eye_center_left"], landmarks["eye_center_right"]
+    iod = float(np.hypot(rx - lx, ry - ly))
+    nose_x, nose_y = landmarks["nose_tip"]
+    centres = np.arange(size, dtype=np.float32) + 0.5
+    depth = np.exp(-((centres[None, :] - nose_x) ** 2 + (centres[:, None] - nose_y) ** 2) / (2 * (0.6 * iod) ** 2))
+    return (depth[..., None] * np.asarray(nose_shift, np.float32)).astype(np.float32)
+
+
+def wobble_grid(landmarks: dict, size: int, rng: np.random.Generator, peak: float, bumps: int = 3) -> np.ndarray:
+    """``bumps`` smooth displacement bumps (width 0.4 IOD, random directions) at random places of the face, the
+    strongest ``peak`` pixels: movement of the skin that no AU label accounts for."""
+    points = np.array(list(landmarks.values()))
+    (lx, ly), (rx, ry) = landmarks["eye_center_left"], landmarks["eye_center_right"]
+    sigma = 0.4 * float(np.hypot(rx - lx, ry - ly))
+    centres = np.arange(size, dtype=np.float32) + 0.5
+    field = np.zeros((size, size, 2), np.float32)
+    for _ in range(bumps):
+        x, y = rng.uniform(points.min(axis=0), points.max(axis=0))
+        angle = rng.uniform(0, 2 * np.pi)
+        bump = np.exp(-((centres[None, :] - x) ** 2 + (centres[:, None] - y) ** 2) / (2 * sigma**2))
+        field += bump[..., None] * np.array([np.cos(angle), np.sin(angle)], np.float32) * rng.uniform(0.3, 1.0)
+    strongest = float(np.linalg.norm(field, axis=-1).max())
+    return field * (peak / strongest) if strongest > 0 else field
 
 
 def _add_noise(frame: np.ndarray, rng: np.random.Generator, nuisance: Nuisance) -> np.ndarray:
@@ -177,10 +220,12 @@ class SampleSettings:
     rendering: Rendering = Rendering()
     expression: ExpressionNoise = ExpressionNoise()
     unilateral_prob: float = 0.1
-    neutral_prob: float = 0.15
+    neutral_prob: float = 0.25
     #: Share of the neutral samples that are still pairs: the apex is the onset frame itself, as a duplicated video
     #: frame (or a user checking the model with the same frame twice) gives. Nothing moved, so nothing is present.
-    still_prob: float = 0.3
+    #: The other neutral samples are two different frames of a face that did not move, as real footage gives: own
+    #: noise, own coding, head drift and turn, light drift.
+    still_prob: float = 0.1
 
 
 def draw_moves(rng: np.random.Generator, settings: SampleSettings) -> tuple[str, list[int], list[str], list[Move]]:
@@ -197,6 +242,9 @@ def draw_moves(rng: np.random.Generator, settings: SampleSettings) -> tuple[str,
                          for au, lat in zip(aus, laterality)]
     if rng.random() < settings.nuisance.blink_prob:
         moves.append(("blink", "", float(rng.uniform(*settings.nuisance.blink_px))))
+    if rng.random() < settings.nuisance.gaze_prob:
+        axis = ("gaze_x", "gaze_y")[rng.integers(2)]
+        moves.append((axis, "", float(rng.choice([-1, 1]) * rng.uniform(*settings.nuisance.gaze_px))))
     return emotion, aus, laterality, moves
 
 
@@ -220,6 +268,13 @@ def make_sample(subject: SubjectFace, index: int, seed: int, settings: SampleSet
     still = not moves and rng.random() < settings.still_prob
     scaled = [(au, lat, amplitude * to_subject) for au, lat, amplitude in moves]
     field = displacement_grid(subject.landmarks, scaled, subject.size, rendering.field, rng) if scaled else None
+    if not still:
+        reach = (nuisance.head_parallax_px if head else nuisance.parallax_px) * to_subject
+        turn = parallax_grid(subject.landmarks, subject.size, rng.uniform(-reach, reach, size=2))
+        turn += wobble_grid(subject.landmarks, subject.size, rng, rng.uniform(0, nuisance.wobble_px) * to_subject)
+        field = turn if field is None else field + turn
+    apex_quality = int(np.clip(quality + rng.integers(-nuisance.requality, nuisance.requality + 1),
+                               *rendering.jpeg_quality))
     onset = _add_noise(_blur(render_frame(subject, camera), blur), rng, nuisance)
     if still:
         apex = onset
@@ -236,7 +291,7 @@ def make_sample(subject: SubjectFace, index: int, seed: int, settings: SampleSet
         "offset_frame": offset_frame,
         "apex_estimated": False,
         "onset": to_jpeg(onset, quality),
-        "apex": to_jpeg(apex, quality),
+        "apex": to_jpeg(apex, quality if still else apex_quality),
         "aus": aus,
         "au_raw": "+".join(f"{lat}{au}" for au, lat in zip(aus, laterality)) or "none",
         "laterality": laterality,
@@ -250,14 +305,14 @@ def make_synthetic_corpus(
     out_dir: str | os.PathLike | None = None,
     num_samples: int = 256,
     seed: int = 0,
-    amplitude_px: tuple[float, float] = (1.0, 2.5),
+    amplitude_px: tuple[float, float] = (0.8, 2.5),
     aus: str | Sequence[int] = AU_SETS["casme2"],
     faces: Sequence[FaceImage] | None = None,
     nuisance: Nuisance = Nuisance(),
     rendering: Rendering = Rendering(),
     expression: ExpressionNoise = ExpressionNoise(),
     unilateral_prob: float = 0.1,
-    neutral_prob: float = 0.15,
+    neutral_prob: float = 0.25,
     overwrite: bool = False,
     progress: bool = False,
 ) -> Dataset:
@@ -344,6 +399,8 @@ __all__ = [
     "draw_moves",
     "make_sample",
     "make_synthetic_corpus",
+    "parallax_grid",
+    "wobble_grid",
     "prepare_subjects",
     "save_atomically",
 ]

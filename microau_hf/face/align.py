@@ -76,14 +76,16 @@ def apply_transform(transform: np.ndarray, points: np.ndarray) -> np.ndarray:
     return points @ transform[:, :2].T + transform[:, 2]
 
 
-def warp(image: np.ndarray, transform: np.ndarray, size: int) -> np.ndarray:
-    """``image`` resampled into a ``size`` x ``size`` crop by ``transform`` (continuous coordinates)."""
+def warp(image: np.ndarray, transform: np.ndarray, size: int, cubic: bool = False) -> np.ndarray:
+    """``image`` resampled into a ``size`` x ``size`` crop by ``transform`` (continuous coordinates; bilinear, or
+    bicubic with ``cubic``)."""
     import cv2  # imported here: OpenCV comes with the face extra, and only landmark-aligned samples need it
     # Continuous x_c = pixel x_p + 0.5 on both sides: x_p' = A x_p + (A @ 0.5 + t - 0.5).
     opencv = transform.copy()
     opencv[:, 2] += transform[:, :2].sum(axis=1) * 0.5 - 0.5
     # Black outside the frame: the same in both frames, so it adds nothing to their difference.
-    return cv2.warpAffine(image, opencv, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
+    flags = cv2.INTER_CUBIC if cubic else cv2.INTER_LINEAR
+    return cv2.warpAffine(image, opencv, (size, size), flags=flags, borderMode=cv2.BORDER_CONSTANT)
 
 
 def align_pair(onset: np.ndarray, apex: np.ndarray, face: Face, size: int = DEFAULT_CROP_SIZE) -> AlignedPair:

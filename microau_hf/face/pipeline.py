@@ -19,18 +19,19 @@ import torch
 from PIL import Image
 from transformers import BatchFeature, CLIPImageProcessorPil
 
-from ..aus import Box
+from ..aus import CANONICAL_LANDMARKS, Box
 from ..processing_micro_au_clip import MicroAUClipProcessor
 from ..tokenizer import load_clip_tokenizer
-from .align import DEFAULT_CROP_SIZE, align_pair
+from .align import DEFAULT_CROP_SIZE, align_pair, warp
 from .cache import FaceCache, NoFace, frame_key
 from .io import ImageLoadError, ImageSource, describe, load_pair
 from .landmarks import Face, LandmarkBackend, NoFaceError, load_landmarker, upside_down
 from .regions import interocular, landmark_region_boxes, region_weights, template_region_boxes
+from .registration import Registration, RegistrationError, apply_gain, register_apex, registered_transform
 
 logger = logging.getLogger(__name__)
 
-Status = Literal["aligned", "template", "no_face", "bad_image"]
+Status = Literal["aligned", "template", "no_face", "bad_image", "unregistered"]
 LandmarkerChoice = Union[LandmarkBackend, Literal["auto"], None]
 
 #: Faces whose eyes are closer than this (pixels of the frame) hold too little detail for micro-movements: refused.
@@ -42,8 +43,9 @@ class PreparedPair:
     """One sample after the face pipeline.
 
     ``status`` is ``"aligned"`` (landmarks found, regions placed on this face), ``"template"`` (frames taken as aligned
-    crops, canonical regions), ``"no_face"`` or ``"bad_image"`` (the crops and regions are then ``None`` and ``message``
-    says why).
+    crops, canonical regions), ``"no_face"``, ``"bad_image"`` or ``"unregistered"`` (the apex could not be put onto the
+    onset: the head moved or turned; :mod:`.registration`); the crops and regions are then ``None`` and ``message``
+    says why. ``registration`` says how the apex was registered onto the onset (usable samples).
     """
 
     name: str
@@ -55,6 +57,7 @@ class PreparedPair:
     landmarks: dict[str, tuple[float, float]] | None = None  # onset landmarks, crop pixels ("aligned" only)
     num_faces: int = 0
     message: str = ""
+    registration: Registration | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -153,25 +156,35 @@ class FacePreparer:
         return self.landmarker is None
 
     def prepare(self, onset: ImageSource, apex: ImageSource, name: str | None = None) -> PreparedPair:
-        """One sample; raises :class:`ImageLoadError` or :class:`NoFaceError` (one line naming the item)."""
+        """One sample; raises :class:`ImageLoadError`, :class:`NoFaceError` or :class:`RegistrationError` (one line
+        naming the item).
+
+        Both frames are aligned with the onset's transform, then the apex is registered onto the onset on the rigid
+        region (:mod:`.registration`), so that head drift between the frames does not reach the model as movement.
+        """
         label = name or describe(onset)
         first, second = load_pair(onset, apex, name)
         if self.landmarker is None:
             return self._template_pair(first, second, label)
         face = self.finder.find(first, f"{label} onset" if name else label)
         aligned = align_pair(first, second, face, self.image_size)
-        boxes = landmark_region_boxes(aligned.normalised_landmarks(), self.aus)
+        landmarks = aligned.normalised_landmarks()
+        registration = register_apex(first, second, aligned.transform, self.image_size, aligned.points, landmarks,
+                                     label)
+        apex_crop = warp(second, registered_transform(aligned.transform, registration), self.image_size)
+        boxes = landmark_region_boxes(landmarks, self.aus)
         message = f"{face.num_faces} faces found; took the largest" if face.num_faces > 1 else ""
         return PreparedPair(
             name=label,
             status="aligned",
             onset=aligned.onset,
-            apex=aligned.apex,
+            apex=apply_gain(apex_crop, registration.gain),
             region_boxes=boxes,
             region_weights=region_weights(boxes, self.grid_size),
             landmarks=aligned.landmarks,
             num_faces=face.num_faces,
             message=message,
+            registration=registration,
             extra={"transform": aligned.transform, "face_box": face.box, "score": face.score},
         )
 
@@ -188,6 +201,8 @@ class FacePreparer:
                 results.append(PreparedPair(name, "bad_image", message=str(err)))
             except NoFaceError as err:
                 results.append(PreparedPair(name, "no_face", message=str(err)))
+            except RegistrationError as err:
+                results.append(PreparedPair(name, "unregistered", message=str(err)))
         failed = [r for r in results if not r.ok]
         if failed:  # each item says why; callers report them (the CLI lists every one)
             logger.info("%d of %d samples unusable, first: %s", len(failed), len(results), failed[0].message)
@@ -197,6 +212,13 @@ class FacePreparer:
         size = (self.image_size, self.image_size)
         # Bicubic, as the CLIP image processor resizes, so resizing here or there gives the same pixels.
         crops = [np.asarray(Image.fromarray(frame).resize(size, Image.BICUBIC)) for frame in (onset, apex)]
+        message = f"canonical template regions ({self.template_reason})"
+        registration = self._register_template(onset, apex, label)
+        if registration is None:
+            message += "; apex not registered onto the onset (OpenCV is not installed)"
+        else:  # the crops are resized frames: the registration resamples the apex crop (bicubic, as above)
+            moved = warp(crops[1], registered_transform(np.eye(2, 3), registration), self.image_size, cubic=True)
+            crops[1] = apply_gain(moved, registration.gain)
         return PreparedPair(
             name=label,
             status="template",
@@ -204,8 +226,21 @@ class FacePreparer:
             apex=crops[1],
             region_boxes=[list(boxes) for boxes in self._template_boxes],
             region_weights=self._template_weights.clone(),
-            message=f"canonical template regions ({self.template_reason})",
+            message=message,
+            registration=registration,
         )
+
+    def _register_template(self, onset: np.ndarray, apex: np.ndarray, label: str) -> Registration | None:
+        """The registration of a pre-aligned pair on the canonical face; ``None`` without OpenCV (an install without
+        the face extra), whose pairs are then scored as given."""
+        try:
+            import cv2  # noqa: F401
+        except ImportError:
+            return None
+        height, width = onset.shape[:2]
+        to_crop = np.array([[self.image_size / width, 0, 0], [0, self.image_size / height, 0]])
+        outline = np.array(list(CANONICAL_LANDMARKS.values())) * self.image_size
+        return register_apex(onset, apex, to_crop, self.image_size, outline, CANONICAL_LANDMARKS, label)
 
 
 def build_processor(config: Any) -> MicroAUClipProcessor:
