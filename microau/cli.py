@@ -112,8 +112,8 @@ def _add_synth(commands, plain) -> None:
     synth.add_argument("--num-samples", type=checks.positive_int, default=480, help="samples to build (default %(default)s)")
     synth.add_argument("--seed", type=int, default=0, help="the same seed gives the same corpus (default %(default)s)")
     synth.add_argument("--aus", default="casme2", choices=AU_SET_NAMES, help="AU set to label (default %(default)s)")
-    synth.add_argument("--amplitude", type=checks.positive_float, nargs=2, default=(1.0, 2.5), metavar=("LOW", "HIGH"),
-                       help="motion amplitude in pixels at an interocular distance of ~40 px (default 1.0 2.5)")
+    synth.add_argument("--amplitude", type=checks.positive_float, nargs=2, default=(0.8, 2.5), metavar=("LOW", "HIGH"),
+                       help="motion amplitude in pixels at an interocular distance of ~40 px (default 0.8 2.5)")
     synth.add_argument("--overwrite", action="store_true", help="replace an earlier synthetic corpus in --out")
     synth.add_argument("--contact-sheet", type=checks.output_file((".png",)), help="also save a contact sheet PNG here")
     synth.add_argument("--cd6me-standin", action="store_true",

@@ -30,8 +30,9 @@ class AUScore:
 
 @dataclass
 class Prediction:
-    """One onset/apex sample. ``status``: ``"aligned"``/``"template"`` (scored), ``"no_face"``, ``"bad_image"`` or
-    ``"missing_frame"`` (not scored: ``aus`` is empty and ``message`` says why)."""
+    """One onset/apex sample. ``status``: ``"aligned"``/``"template"`` (scored), ``"no_face"``, ``"bad_image"``,
+    ``"unregistered"`` (the head moved between the frames) or ``"missing_frame"`` (not scored: ``aus`` is empty and
+    ``message`` says why)."""
 
     name: str
     status: str

@@ -454,6 +454,8 @@ def _explain(prediction: Prediction, payloads: list[dict | None]) -> str:
         return f"No face found: {message}. Use frames where one face is clearly visible and roughly frontal."
     if prediction.status == "bad_image":
         return f"Not a usable image: {message}."
+    if prediction.status == "unregistered":
+        return f"Not scored: {message}. Use two frames of one take where the head keeps still."
     return message or f"Cannot score this input ({prediction.status})."
 
 
