@@ -160,7 +160,10 @@ def test_private_push_is_invisible_without_a_token(hub, checkpoint):
 
 def tiny_corpus(aus: list[int], count: int = 4) -> Dataset:
     rng = np.random.default_rng(0)
-    frames = [PILImage.fromarray(rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)) for _ in range(2 * count)]
+    onsets = [rng.integers(0, 256, (64, 64, 3), dtype=np.uint8) for _ in range(count)]
+    # The apex: the same crop again with its own sensor noise (two independent noise frames would not register).
+    apexes = [np.clip(onset + rng.normal(0, 3, onset.shape), 0, 255).astype(np.uint8) for onset in onsets]
+    frames = [PILImage.fromarray(frame) for frame in onsets + apexes]
     features = Features({"subject": Value("string"), "sample_id": Value("string"), "onset": Image(), "apex": Image(),
                          "aus": List(Value("int32"))})
     return Dataset.from_dict({

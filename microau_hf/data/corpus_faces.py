@@ -24,9 +24,10 @@ from tqdm.auto import tqdm
 
 from ..atomic import atomic_write_text
 from ..face.cache import CACHE_FILE_NAME, FaceCache
-from ..face.io import ImageLoadError, load_pair
+from ..face.io import ImageLoadError
 from ..face.landmarks import LandmarkBackend, NoFaceError, load_landmarker
-from ..face.pipeline import FaceFinder, FacePreparer, LandmarkerChoice
+from ..face.pipeline import FacePreparer, LandmarkerChoice
+from ..face.registration import RegistrationError
 
 logger = logging.getLogger(__name__)
 
@@ -86,7 +87,8 @@ def check_corpus_faces(
     progress: bool = True,
     cache: FaceCache | None = None,
 ) -> CorpusFaces:
-    """Run the face pipeline's checks on every row: both frames load and match, and the onset holds a usable face.
+    """Run the face pipeline on every row: both frames load and match, the onset holds a usable face, and the apex
+    registers onto it (the head did not move too far).
 
     ``landmarker``: ``"auto"`` (MediaPipe when installed, else the template with a warning), a backend, or ``None``
     for corpora of pre-aligned crops. ``cache``: detections to start from; by default the dataset's cache file.
@@ -96,16 +98,15 @@ def check_corpus_faces(
     path = face_cache_path(dataset)
     if backend is not None and cache is None:
         cache = FaceCache.load(path, backend.name) if path is not None else FaceCache(backend.name)
-    finder = FaceFinder(backend, cache) if backend is not None else None
+    # The whole face path, as training and predict run it (the AU list and crop size do not change what is refused).
+    preparer = FacePreparer([1], landmarker=backend, face_cache=cache)
     usable, refused = [], {}
     rows = dataset.select_columns(["sample_id", "onset", "apex"])
     for index, row in enumerate(tqdm(rows, desc=f"faces in {name}", unit="sample", disable=not progress)):
         sample = str(row["sample_id"])
         try:
-            onset, _ = load_pair(row["onset"], row["apex"], sample)
-            if finder is not None:
-                finder.find(onset, f"{sample} onset")
-        except (ImageLoadError, NoFaceError) as err:
+            preparer.prepare(row["onset"], row["apex"], sample)
+        except (ImageLoadError, NoFaceError, RegistrationError) as err:
             refused[sample] = str(err)
             continue
         usable.append(index)
