@@ -66,6 +66,8 @@ def existing_folder(value: str) -> Path:
 def folder_or_list(value: str) -> Path:
     """A dataset folder, or a text file listing dataset folders one a line (``evaluate --protocol cd6me``)."""
     path = _expand(value)
+    if path.is_file() and path.suffix.lower() != ".txt":
+        raise _fail(value, "is a file, not a folder (a list of corpus folders for --protocol cd6me is a .txt file)")
     return existing_file_of((".txt",))(value) if path.is_file() else existing_folder(value)
 
 

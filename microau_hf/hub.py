@@ -40,7 +40,8 @@ PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt", ".joblib")
 # Weights, configs and processor/tokenizer files, and the remote code; everything else in the folder stays home.
 UPLOAD_SUFFIXES = (".safetensors", ".json", ".txt", ".py")
 
-CORPUS_TITLES = {"casme2": "CASME II", "samm": "SAMM", "casme3": "CAS(ME)^3", "synthetic": "synthetic micro-AU corpus"}
+CORPUS_TITLES = {"casme": "CASME", "casme2": "CASME II", "samm": "SAMM", "4dme": "4DME", "mmew": "MMEW",
+                 "casme3": "CAS(ME)^3", "synthetic": "synthetic micro-AU corpus"}
 INPUT_MODE_TEXT = {
     "difference": "the apex-minus-onset difference image, encoded in one pass, so the tower sees the motion itself",
     "motion": "onset and apex encoded in one batched pass and their patch tokens subtracted",
@@ -184,7 +185,7 @@ def render_model_card(
         library_name="transformers",
         pipeline_tag=PIPELINE_TAG,
         license="apache-2.0",
-        tags=TAGS + (["synthetic-data"] if "synthetic" in corpora else []),
+        tags=TAGS + (["synthetic-data"] if results and _is_synthetic(results) else []),
         datasets=corpora or None,
         metrics=["f1"],
         base_model=base_model,
@@ -214,6 +215,7 @@ def eval_results(results: dict[str, Any]) -> list[EvalResult]:
     entries += [EvalResult(**detection, metric_type="f1", metric_value=round(row["f1"], 4),
                            metric_name=f"{name} F1 ({protocol})")
                 for name, row in scores.get("per_au", {}).items()]
+    entries += _cd6me_entries(results, detection)
     for target, row in (results.get("emotion") or {}).items():
         label = target.replace("_", " ")
         emotion = {"task_type": PIPELINE_TAG, "task_name": f"Label-free micro-expression {label} recognition",
@@ -222,6 +224,26 @@ def eval_results(results: dict[str, Any]) -> list[EvalResult]:
                                   metric_name=f"UF1, {label} ({protocol})"))
         entries.append(EvalResult(**emotion, metric_type="recall", metric_value=round(row["uar"], 4),
                                   metric_name=f"UAR, {label} ({protocol})"))
+    return entries
+
+
+def _cd6me_entries(results: dict[str, Any], detection: dict[str, str]) -> list[EvalResult]:
+    """A CD6ME evaluation's figures in MEB's terms: the pooled macro F1 over the 12 AUs, and each held-out corpus's
+    mean binary and macro F1 (over its defined AUs), under that corpus's name."""
+    cd6me = results.get("cd6me")
+    if not cd6me:
+        return []
+    protocol, overall = results.get("protocol", "CD6ME"), cd6me["overall"]
+    entries = [EvalResult(**detection, metric_type="f1", metric_value=round(overall["mean_macro_f1"], 4),
+                          metric_name=f"mean AU macro F1, MEB's ({protocol})")] if overall["mean_macro_f1"] is not None else []
+    for corpus, scores in cd6me["held_out"].items():
+        if scores["mean_f1"] is None:
+            continue
+        held = {**detection, "dataset_type": corpus, "dataset_name": CORPUS_TITLES.get(corpus, corpus)}
+        entries.append(EvalResult(**held, metric_type="f1", metric_value=round(scores["mean_f1"], 4),
+                                  metric_name=f"mean AU F1, {corpus} held out ({scores['aus_defined']} AUs defined)"))
+        entries.append(EvalResult(**held, metric_type="f1", metric_value=round(scores["mean_macro_f1"], 4),
+                                  metric_name=f"mean AU macro F1, {corpus} held out"))
     return entries
 
 
@@ -240,7 +262,7 @@ def _template_values(config: dict, results: dict | None, repo_id: str, base_mode
         "patch_size": vision.get("patch_size"),
         "base_model": base_model,
         "evaluated": results is not None,
-        "synthetic": bool(results) and "synthetic" in _corpora(results),
+        "synthetic": bool(results) and _is_synthetic(results),
     }
     values.update({key: config.get(key, True) for key in ("use_pta", "use_gda", "use_gd_loss", "use_miaucl",
                                                           "miaucl_mask_true_prompts")})
@@ -297,6 +319,11 @@ def _load_results(path: Path, config: dict[str, Any]) -> dict[str, Any]:
         raise PushError(f"{path} evaluates input_mode {results['input_mode']!r}, but the checkpoint uses "
                         f"{config.get('input_mode')!r}")
     return results
+
+
+def _is_synthetic(results: dict[str, Any]) -> bool:
+    """The synthetic corpus, or a CD6ME stand-in's pseudo-corpora (synthetic_lab200, ...)."""
+    return bool(results.get("synthetic")) or any(c.startswith("synthetic") for c in _corpora(results))
 
 
 def _corpora(results: dict[str, Any]) -> list[str]:

@@ -48,6 +48,12 @@ RUNS = {
                  "--max-folds", "1", *TINY, "--epochs", "1", "--batch-size", "8", "--learning-rate", "1e-3",
                  "--threshold", "inner", "--inner-subjects", "1", "--save-model", "--config", '{"use_gda": false}',
                  "--seed", "1", "--pre-aligned", "--overwrite", "--device", "cpu", "--verbose"],
+    # MEB's CD6ME end to end on the synthetic stand-in: the two documented commands (README, docs/cd6me.md)
+    "synth, CD6ME stand-in": ["synth", "--out", "{tmp}/standin", "--cd6me-standin", "--num-samples", "12", "--seed",
+                              "0"],
+    "evaluate, CD6ME": ["evaluate", "--protocol", "cd6me", "--data", "{tmp}/standin/corpora.txt", "--output-dir",
+                        "{tmp}/cd6me", "--preset", "test", "--epochs", "1", "--batch-size", "8", "--save-model",
+                        "--device", "cpu"],
     "evaluate, spotting": ["evaluate", "--task", "spotting", "--data", "{spotting}", "--model", "{ckpt}",
                            "--output-dir", "{tmp}/spotting", "--device", "cpu"],
     "predict a pair": ["predict", "--model", "{ckpt}", "--onset", "{tmp}/onset.png", "--apex", "{tmp}/apex.png",
@@ -209,6 +215,30 @@ def test_evaluate_options(places):
     results = json.loads((places["tmp"] / "loco" / "results.json").read_text())
     assert results["protocol"].startswith("LOCO, 1 of 3 corpora") and results["settings"]["threshold"] == "inner"
     assert (places["tmp"] / "loco" / "checkpoint" / "model.safetensors").is_file()
+
+
+def test_cd6me_on_the_synthetic_stand_in_end_to_end(places):
+    """The stand-in's four pseudo-corpora through the whole protocol: tables, nulls, the record, the model card."""
+    from microau_hf.hub import render_model_card
+
+    _ok(_run("synth, CD6ME stand-in", places))
+    out = _ok(_run("evaluate, CD6ME", places))
+    assert "CD6ME protocol on the synthetic stand-in (4 pseudo-corpora)" in out and "| **pooled** (MEB's AU row) |" in out
+    assert "SSSNet" not in out and "not compared with MEB's" in out  # a stand-in is never put beside their figures
+    results = json.loads((places["tmp"] / "cd6me" / "results.json").read_text())
+    held_out = results["cd6me"]["held_out"]
+    assert sorted(held_out) == ["synthetic_dim90", "synthetic_lab200", "synthetic_small60", "synthetic_webcam30"]
+    assert [c["folder"] for c in results["corpora"]] and all(len(c["annotation_sha256"]) == 64 for c in results["corpora"])
+    assert results["aus"] == [1, 2, 4, 5, 6, 7, 9, 10, 12, 14, 15, 17] and results["seeds"] == [0]
+    assert results["threshold"]["rule"] == "0.5 for every AU" and results["synthetic"] is True
+    undefined = [(c, au) for c, s in held_out.items() for au, row in s["per_au"].items() if row["support"] == 0]
+    assert undefined and all(held_out[c]["per_au"][au]["f1"] is None for c, au in undefined)  # null, not 0
+    assert all(held_out[c]["aus_defined"] == 12 - len(held_out[c]["aus_undefined"]) for c in held_out)
+    assert {p["kind"] for p in results["problems"]} == {"few_positives"}
+    assert len(results["cd6me"]["meb_shape"]["binary_f1"]) == 13 and results["cd6me"]["meb_shape"]["units"] == "percent"
+    assert all("chance" in s["emotion"]["emotion"] for s in held_out.values())  # label-free emotions beside chance
+    card = str(render_model_card(places["tmp"] / "cd6me" / "checkpoint", f"{USER}/cd6me"))
+    assert "mean AU F1, synthetic_lab200 held out" in card and "synthetic-data" in card and "Synthetic data." in card
 
 
 def test_evaluate_spotting_options(places):
