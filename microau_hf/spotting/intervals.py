@@ -9,9 +9,9 @@ The rule, in the order :func:`find_intervals` applies it:
 2. **Movements.** Runs are grouped into movements: two runs are one movement when they share frames (at least
    ``same_movement_iou`` of the shorter one) and lie in the same half of the face (upper: brows and lids; lower:
    mouth and chin), or in different halves when the shorter lies 60 % or more inside the other and both peak within
-   two frames (one expression moving both). So a weaker
-   peak near a stronger one is kept as a movement of its own when its regions differ (a mouth movement just before
-   a blink, a blink during speech) and when it does not overlap.
+   two frames (one expression moving both); a run of a region the movement already has, in the same half, that ends
+   or starts within 0.1 s of it is the same movement's rise or fall. So a weaker peak near a stronger one is kept
+   as a movement of its own when its regions differ (a mouth movement just before a blink, a blink during speech).
 3. **Extent.** Onset and offset come from the movement's rise and fall (:func:`~.flow.side_profiles`): the frames,
    before and after the apex, where the displacement from the neutral frame one lag away falls back under
    ``extent_fraction`` of the apex (or half of ``min_motion``, the flow's noise). When both ends do not fit in the
@@ -203,18 +203,21 @@ class _Movement:
         return max(self.runs, key=lambda r: r.peak)
 
 
-def _group(runs: list[Run], upper: list[bool], settings: SpottingSettings) -> list[_Movement]:
-    """Runs that share frames in one face half (or overlap much across halves) become one movement; strongest
-    runs seed the movements, so a weak run joins the movement it overlaps most."""
+def _group(runs: list[Run], upper: list[bool], settings: SpottingSettings, touching: int) -> list[_Movement]:
+    """Runs that share frames in one face half (or overlap much across halves) become one movement, and so does a
+    run of a region the movement has that lies within ``touching`` frames of it; strongest runs seed the movements,
+    so a weak run joins the movement it overlaps most."""
     movements: list[_Movement] = []
     for run in sorted(runs, key=lambda r: -r.peak):
         span = (run.onset, run.offset)
-        best, best_overlap = None, 0.0
+        best, best_overlap = None, -1.0
         for movement in movements:
             iou, cover = _overlap(span, (movement.onset, movement.offset))
             same_half = upper[run.region] == upper[movement.strongest.region]
             together = abs(run.apex - movement.strongest.apex) <= 2  # across halves: one expression peaks at once
-            joins = cover >= settings.same_movement_iou if same_half else (cover >= 0.6 and together)
+            gap = max(run.onset, movement.onset) - min(run.offset, movement.offset) - 1
+            rise = same_half and gap <= touching and run.region in {r.region for r in movement.runs}
+            joins = rise or (cover >= settings.same_movement_iou if same_half else (cover >= 0.6 and together))
             if joins and cover > best_overlap:
                 best, best_overlap = movement, cover
         if best is None:
@@ -412,7 +415,7 @@ def find_intervals(motion: MotionTrack, track: FrameTrack, aus: Sequence[int], f
     upper = [upper_face(au) for au in aus]
     runs = [run for s in range(scores.shape[1]) for k in range(scores.shape[2])
             for run in _runs(scores[:, s, k], s, k, settings)]
-    movements = _group(runs, upper, settings)
+    movements = _group(runs, upper, settings, touching=max(int(round(0.1 * fps)), 1))
     lower_apexes = _distinct(sorted(r.apex for r in runs if r.scale == 0 and not upper[r.region]),
                              max(int(round(0.1 * fps)), 1))
     candidates = []
