@@ -19,7 +19,6 @@ and each micro-expression's onset/apex pair scored as a pair would be (:mod:`mic
 from __future__ import annotations
 
 import itertools
-import json
 import os
 from collections.abc import Iterable, Sequence, Sized
 from pathlib import Path
@@ -27,7 +26,6 @@ from typing import NamedTuple
 
 import numpy as np
 import torch
-from PIL import Image
 from tqdm.auto import tqdm
 
 from .aus import NO_EMOTION
@@ -36,10 +34,10 @@ from .emotion import emotion_probabilities, predict_classes, score_emotions, sco
 from .face import FacePreparer, PreparedPair, build_processor, model_inputs
 from .face.io import IMAGE_SUFFIXES, ImageSource
 from .face.pipeline import LandmarkerChoice
-from .modeling_micro_au_clip import MicroAUClipModel
+from .modeling_micro_au_clip import MicroAUClipModel, au_probabilities
 from .processing_micro_au_clip import MicroAUClipProcessor
 from .face.tracking import FaceTracker
-from .results import AUScore, Prediction, Predictions, SpottedInterval, VideoPrediction, save_results
+from .results import AUScore, Prediction, Predictions, SpottedInterval, VideoPrediction, au_scores, save_results
 from .spotting import Candidate, MotionSignals, SpottingSettings, find_intervals, spotting_score
 from .video import VideoSource, open_video
 from .video_spotting import MeasuredVideo, gather_pairs, measure_video
@@ -121,11 +119,6 @@ class MicroAUPredictor:
 
     # -- the model ----------------------------------------------------------------------------------------------
 
-    def pixel_values(self, crops: Sequence[np.ndarray]) -> torch.Tensor:
-        """Aligned RGB crops as the model's pixel values, exactly as the processor makes them."""
-        images = [Image.fromarray(crop) for crop in crops]
-        return self.processor.image_processor(images, return_tensors="pt")["pixel_values"]
-
     def run_model(self, onset: torch.Tensor, apex: torch.Tensor, region_weights: torch.Tensor) -> np.ndarray:
         """AU probabilities ``(B, K)`` for pixel values and region weights (``(B, K, N)`` or ``(K, N)``)."""
         with torch.inference_mode():
@@ -134,7 +127,7 @@ class MicroAUPredictor:
                 apex_pixel_values=apex.to(self.device),
                 au_region_weights=region_weights.to(self.device),
             ).logits
-        return logits.float().sigmoid().cpu().numpy()
+        return au_probabilities(logits).cpu().numpy()
 
     def predict_prepared(self, prepared: Sequence[PreparedPair]) -> list[Prediction]:
         """Score the usable samples of ``prepared`` in one batch; the others come back with their status."""
@@ -152,8 +145,7 @@ class MicroAUPredictor:
                             onset_crop=prepared.onset, apex_crop=prepared.apex, region_boxes=prepared.region_boxes)
         if probabilities is None:
             return result
-        result.aus = [AUScore(au, label, float(p), bool(p >= self.threshold))
-                      for au, label, p in zip(self.aus, self.labels, probabilities)]
+        result.aus = au_scores(self.aus, self.labels, probabilities, self.threshold)
         if score_emotions(probabilities, self.aus):  # an AU set may hold no AU of any emotion prototype
             result.emotion_scores = emotion_probabilities(probabilities, self.aus)
             result.emotion = max(result.emotion_scores, key=result.emotion_scores.get)

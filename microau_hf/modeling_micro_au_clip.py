@@ -29,6 +29,7 @@ import struct
 import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
@@ -40,6 +41,9 @@ from transformers.utils import ModelOutput
 
 from .configuration_micro_au_clip import MicroAUClipConfig
 from .loss_micro_au_clip import global_dependency_loss, micro_au_contrastive_loss
+
+if TYPE_CHECKING:  # remote code imports only torch, transformers and the standard library at run time
+    import numpy as np
 
 # CLIP caps its learned inverse temperature at 100; so do we.
 MAX_LOGIT_SCALE = math.log(100.0)
@@ -83,8 +87,8 @@ class MicroAUClipOutput(ModelOutput):
 
     Args:
         loss (`torch.FloatTensor` of shape `()`, *optional*): total loss, when `labels` are given.
-        logits (`torch.FloatTensor` of shape `(B, K)`): log-odds that each AU is present; `sigmoid` gives its
-            probability (the softmax over the AU's present and absent prompt similarities).
+        logits (`torch.FloatTensor` of shape `(B, K)`): log-odds that each AU is present; [`au_probabilities`]
+            gives its probability (the softmax over the AU's present and absent prompt similarities).
         au_tokens (`torch.FloatTensor` of shape `(B, K, D)`): the AU tokens after GDA (after PTA when GDA is off).
         local_au_tokens (`torch.FloatTensor` of shape `(B, K, D)`): the AU tokens straight out of PTA.
         patch_attentions (`torch.FloatTensor` of shape `(B, K, N)`): PTA's attention of each AU over the patches,
@@ -105,6 +109,17 @@ class MicroAUClipOutput(ModelOutput):
     contrastive_loss: torch.FloatTensor | None = None
     dependency_loss: torch.FloatTensor | None = None
 
+
+
+def au_probabilities(logits: torch.Tensor | np.ndarray) -> torch.Tensor | np.ndarray:
+    """The probability that each AU is present, from the model's `logits` (log-odds, `(B, K)`), in float32.
+
+    The one logits-to-probabilities step: training metrics, LOSO, the predictor and the pipeline all call it. A
+    tensor gives a tensor (on its device), a NumPy array (what `Trainer.predict` returns) a NumPy array.
+    """
+    if isinstance(logits, torch.Tensor):
+        return logits.float().sigmoid()
+    return torch.as_tensor(logits).float().sigmoid().numpy()
 
 class PatchTokenAttention(nn.Module):
     """Local semantic independence: one query per AU, attending only over its region's patch tokens.
@@ -595,6 +610,7 @@ __all__ = [
     "MicroAUClipOutput",
     "MicroAUClipPreTrainedModel",
     "PatchTokenAttention",
+    "au_probabilities",
     "encode_frames",
     "global_dependency_loss",
     "micro_au_contrastive_loss",

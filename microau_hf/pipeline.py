@@ -7,14 +7,17 @@
     detect({"onset": "onset.jpg", "apex": "apex.jpg"})                       # or a tuple (onset, apex)
     detect("clip.mp4", every_frame=True, max_seconds=10)                     # a video path (or {"video": path})
 
-Each input gives one dict: ``aus`` (``{"au": 12, "label": "AU12 Lip corner puller", "score": 0.83}`` per AU, sorted
-by AU number), ``present`` (the AUs at or above ``threshold``), ``emotion`` and ``emotion_scores`` (from the AU
-probabilities through FACS prototypes, never from emotion labels), ``objective_class``, and the face pipeline's
-``status``, ``message`` and ``num_faces``. A pair whose face cannot be found is not an error: its ``status`` says why
-and ``aus`` is empty. A video (a file or a folder of frames) gives its spotted ``intervals`` (each with
-``kind``, ``onset_frame``, ``apex_frame``, ``offset_frame``, their times, and for micro- and macro-expressions the
-pair's result as above), ``fps``, ``frames_read``, ``unusable_frames``, ``truncated``, ``note`` and, with
-``every_frame=True``, ``frames`` (the per-frame time series with each AU's probability).
+A thin adapter over :class:`~microau_hf.inference.MicroAUPredictor`: each input is scored by the predictor and
+returned as its object in the results schema (:func:`~microau_hf.results.result_object`, docs/results_schema.md),
+the same object ``microau predict --out result.json`` writes. A pair gives its :class:`Prediction`'s dict: ``name``,
+``status``, ``message``, ``num_faces``, ``present`` (the AUs at or above ``threshold``), ``aus`` (``{"au": 12,
+"label": "AU12 Lip corner puller", "score": 0.83, "present": true}`` per AU), ``emotion`` and ``emotion_scores``
+(from the AU probabilities through FACS prototypes, never from emotion labels) and ``objective_class``. A pair
+whose face cannot be found is not an error: its ``status`` says why and ``aus`` is empty. A video (a file or a
+folder of frames) gives its :class:`VideoPrediction`'s dict: the spotted ``intervals`` (each with ``kind``, its
+frames and times, and for micro- and macro-expressions the pair's ``prediction`` as above), ``fps``,
+``frames_read``, ``unusable_frames``, ``truncated``, ``note`` and ``frames`` (the per-frame time series; with
+``every_frame=True`` each AU's probability too).
 
 A list of inputs gives a list of results; so a pair must be a tuple or a dict, never a list. Image arrays are
 ``(H, W, 3)`` (channels last); a channels-first array or an empty list is refused with a ``ValueError``.
@@ -35,9 +38,9 @@ from transformers import Pipeline
 from transformers.pipelines import PIPELINE_REGISTRY
 
 from .checkpoints import load_model
-from .face import model_inputs
 from .inference import CheckpointError, MicroAUPredictor, Prediction, VideoPrediction
 from .modeling_micro_au_clip import MicroAUClipModel
+from .results import result_object
 
 TASK = "micro-au-detection"
 #: What ``pipeline(...)`` hands on to the model download (the rest of its model keywords concern devices and dtypes,
@@ -117,31 +120,19 @@ class MicroAUDetectionPipeline(Pipeline):
 
     def preprocess(self, inputs: Any, **video_parameters: Any) -> dict[str, Any]:
         video = _video_path(inputs)
-        if video is not None:
-            # The video is read in _forward: it is streamed, never held, and spotted before the model runs.
+        if video is not None:  # streamed by the predictor in _forward, never held
             return {"video": video, **video_parameters}
         onset, apex = _pair(inputs)
-        prepared = self.predictor.preparer.prepare_batch([(onset, apex)], [_name(onset)])[0]
-        tensors = dict(model_inputs(self.processor, [prepared])) if prepared.ok else {}
-        return {"prepared": prepared, **tensors}
+        return {"onset": onset, "apex": apex, "name": _name(onset)}
 
-    def _forward(self, model_inputs: dict[str, Any]) -> dict[str, Any]:
-        if "video" in model_inputs:
-            return {"video": self.predictor.predict_video(model_inputs.pop("video"), **model_inputs)}
-        prepared = model_inputs.pop("prepared")
-        if not prepared.ok:
-            return {"prepared": prepared, "probabilities": None}
-        logits = self.model(**model_inputs).logits
-        return {"prepared": prepared, "probabilities": logits.float().sigmoid()}
+    def _forward(self, inputs: dict[str, Any]) -> dict[str, Prediction | VideoPrediction]:
+        if "video" in inputs:
+            return {"result": self.predictor.predict_video(inputs.pop("video"), **inputs)}
+        return {"result": self.predictor.predict_pair(inputs["onset"], inputs["apex"], name=inputs["name"])}
 
-    def postprocess(self, model_outputs: dict[str, Any], threshold: float | None = None) -> dict[str, Any]:
-        threshold = self.predictor.threshold if threshold is None else threshold
-        if "video" in model_outputs:
-            return _video_result(model_outputs["video"], threshold)
-        probabilities = model_outputs["probabilities"]
-        if probabilities is not None:
-            probabilities = probabilities[0].numpy()
-        return _result(self.predictor.to_prediction(model_outputs["prepared"], probabilities), threshold)
+    def postprocess(self, outputs: dict[str, Any], threshold: float | None = None) -> dict[str, Any]:
+        result = outputs["result"]
+        return result_object(result if threshold is None else result.at_threshold(threshold))
 
 
 def _video_path(inputs: Any) -> str | None:
@@ -175,35 +166,6 @@ def _channels_last(frame: Any) -> Any:
 
 def _name(onset: Any) -> str:
     return str(onset) if isinstance(onset, (str, os.PathLike)) else "pair"
-
-
-def _result(prediction: Prediction, threshold: float) -> dict[str, Any]:
-    scores = sorted(prediction.aus, key=lambda s: s.au)
-    return {
-        "aus": [{"au": s.au, "label": s.label, "score": s.score} for s in scores],
-        "present": [s.au for s in scores if s.score >= threshold],
-        "emotion": prediction.emotion,
-        "emotion_scores": prediction.emotion_scores,
-        "objective_class": prediction.objective_class,
-        "status": prediction.status,
-        "message": prediction.message,
-        "num_faces": prediction.num_faces,
-    }
-
-
-def _video_result(video: VideoPrediction, threshold: float) -> dict[str, Any]:
-    intervals = []
-    for interval in video.intervals:
-        row = {k: v for k, v in interval.to_dict().items() if k not in ("prediction", "present", "emotion")}
-        if interval.prediction is not None:
-            row.update(_result(interval.prediction, threshold))
-        intervals.append(row)
-    result = {"intervals": intervals, "fps": video.fps, "frames_read": len(video.frame_indices),
-              "unusable_frames": video.unusable_runs(), "truncated": video.truncated,
-              "truncated_by": video.truncated_by, "note": video.note}
-    if video.scored_frames is not None:
-        result["frames"] = video.frame_rows()
-    return result
 
 
 PIPELINE_REGISTRY.register_pipeline(TASK, pipeline_class=MicroAUDetectionPipeline, pt_model=CheckedLoad, type="image")

@@ -10,7 +10,7 @@ import io
 import json
 import os
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +26,12 @@ class AUScore:
     label: str  # "AU12 Lip corner puller"
     score: float  # probability that the AU is present
     present: bool  # score >= the predictor's threshold
+
+
+def au_scores(aus: Sequence[int], labels: Sequence[str], probabilities: Sequence[float],
+              threshold: float) -> list[AUScore]:
+    """One :class:`AUScore` per AU; an AU is present when its probability is at least ``threshold``."""
+    return [AUScore(int(au), label, float(p), bool(p >= threshold)) for au, label, p in zip(aus, labels, probabilities)]
 
 
 @dataclass
@@ -57,6 +63,11 @@ class Prediction:
     @property
     def present(self) -> list[int]:
         return [s.au for s in self.aus if s.present]
+
+    def at_threshold(self, threshold: float) -> Prediction:
+        """This prediction with each AU's ``present`` decided at ``threshold`` (scores and emotion unchanged)."""
+        scores = au_scores([s.au for s in self.aus], [s.label for s in self.aus], [s.score for s in self.aus], threshold)
+        return replace(self, aus=scores)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready, without the crops."""
@@ -163,6 +174,12 @@ class VideoPrediction:
     def __post_init__(self) -> None:
         # One order everywhere (JSON, CSV, the terminal, the time line, the Space): by onset, then offset.
         self.intervals = sorted(self.intervals, key=lambda i: (i.onset_frame, i.offset_frame))
+
+    def at_threshold(self, threshold: float) -> VideoPrediction:
+        """This video with each scored interval's AUs decided at ``threshold``."""
+        intervals = [replace(i, prediction=i.prediction.at_threshold(threshold)) if i.prediction else i
+                     for i in self.intervals]
+        return replace(self, intervals=intervals)
 
     @property
     def truncated(self) -> bool:
@@ -272,8 +289,14 @@ def results_document(results: Sequence[Prediction] | VideoPrediction) -> dict[st
     (``"items"``: one object per pair) or ``"video"`` (``"video"``: the video's object)."""
     header = {"schema": SCHEMA_NAME, "schema_version": SCHEMA_VERSION}
     if isinstance(results, VideoPrediction):
-        return finite_or_null({**header, "kind": "video", "video": results.to_dict()})
-    return finite_or_null({**header, "kind": "pairs", "items": [p.to_dict() for p in results]})
+        return {**header, "kind": "video", "video": result_object(results)}
+    return {**header, "kind": "pairs", "items": [result_object(p) for p in results]}
+
+
+def result_object(result: Prediction | VideoPrediction) -> dict[str, Any]:
+    """One pair's or one video's object in the results schema (an item of ``"items"``, or ``"video"``), JSON-ready:
+    what the ``micro-au-detection`` pipeline returns for each input."""
+    return finite_or_null(result.to_dict())
 
 
 def finite_or_null(value: Any) -> Any:

@@ -14,7 +14,7 @@ import torch
 from datasets import Image
 from PIL import Image as PILImage
 
-from microau_hf import MicroAUClipModel, make_config
+from microau_hf import MicroAUClipModel, au_probabilities, make_config
 from microau_hf.data.corpus_faces import check_corpus_faces, face_cache_path
 from microau_hf.face import FaceCache, LandmarkBackend, MediaPipeLandmarker, build_processor, model_inputs
 from microau_hf.face.pipeline import FacePreparer
@@ -80,7 +80,7 @@ def test_collator_and_predictor_build_the_same_inputs_and_probabilities(tiny_cor
         assert (batch[key] - served[key]).abs().max() <= 1e-5, key
 
     with torch.inference_mode():
-        trained_on = model(**{k: batch[k] for k in KEYS}).logits.sigmoid().numpy()
+        trained_on = au_probabilities(model(**{k: batch[k] for k in KEYS}).logits).numpy()
     predicted = np.stack([p.probabilities for p in predictor.predict_pairs(pairs)])
     assert np.abs(trained_on - predicted).max() <= 1e-5
 
@@ -131,14 +131,15 @@ def test_every_consumer_goes_through_the_face_preparer(tiny_corpus, model_and_pr
     monkeypatch.setattr(FacePreparer, "prepare", spy)
     rows = dataset.select(range(2))
     faces = check_corpus_faces(rows, progress=False)
+    assert len(calls) == 2  # the corpus face check runs the whole face path too
     MicroAUCollator(processor, model.config.aus, faces.preparer(model.config))(list(rows))
-    assert len(calls) == 2
+    assert len(calls) == 4
     pairs = write_pairs(rows, tmp_path)
     MicroAUPredictor(model, processor, device="cpu").predict_pairs(pairs)
-    assert len(calls) == 4
+    assert len(calls) == 6
     detector = MicroAUDetectionPipeline(model=model, processor=processor, device="cpu")
     detector({"onset": str(pairs[0][0]), "apex": str(pairs[0][1])})
-    assert len(calls) == 5
+    assert len(calls) == 7
 
 
 def test_synth_reports_the_face_check_and_caches_the_detections(tmp_path, capsys):

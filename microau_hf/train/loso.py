@@ -26,7 +26,7 @@ from ..configuration_micro_au_clip import MicroAUClipConfig
 from ..data.corpus_faces import check_corpus_faces
 from ..face.pipeline import FacePreparer, LandmarkerChoice
 from ..emotion import evaluate_emotions, summary_line
-from ..modeling_micro_au_clip import MicroAUClipModel
+from ..modeling_micro_au_clip import MicroAUClipModel, au_probabilities
 from .collator import au_labels, check_dataset
 from .metrics import au_detection_scores, best_thresholds, invented_au_rates, markdown_table
 from .protocols import Fold, leave_one_corpus_out_folds, loso_folds, subject_keys
@@ -60,7 +60,7 @@ THRESHOLD_RULES = {"fixed": "0.5 for every AU",
 def _probabilities(trainer, dataset: Dataset) -> np.ndarray:
     logits = trainer.predict(dataset).predictions
     logits = logits[0] if isinstance(logits, tuple) else logits
-    return 1 / (1 + np.exp(-logits))
+    return au_probabilities(logits)
 
 
 def train_fold(

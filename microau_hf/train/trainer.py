@@ -17,6 +17,7 @@ from transformers.trainer import TRAINING_ARGS_NAME
 from . import au_f1
 from ..data.corpus_faces import check_corpus_faces
 from ..face.pipeline import FacePreparer, LandmarkerChoice
+from ..modeling_micro_au_clip import au_probabilities
 from .collator import MicroAUCollator, au_labels, check_dataset
 from .recipe import LOSS_TERMS, Recipe, decay_parameter_names, set_training_statistics
 
@@ -46,7 +47,7 @@ def compute_metrics_function(au_names: Sequence[str], threshold: float | np.ndar
 
     def compute_metrics(prediction) -> dict[str, float]:
         logits = prediction.predictions[0] if isinstance(prediction.predictions, tuple) else prediction.predictions
-        predicted = (1 / (1 + np.exp(-logits))) >= threshold
+        predicted = au_probabilities(logits) >= threshold
         scores = metric.compute(
             predictions=predicted.astype(int).tolist(), references=prediction.label_ids.astype(int).tolist(), au_names=list(au_names)
         )
