@@ -47,7 +47,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..face.tracking import TrackedFrame
-from .intervals import Candidate, FrameTrack, segment_scores
+from .intervals import Candidate, FrameTrack, eyes_closed, segment_scores
 from .regions import region_masks, upper_face
 
 #: The window half-widths, in seconds, in the order the signals are stored.
@@ -278,14 +278,7 @@ def _extent(signal: np.ndarray, apex: int, segments: np.ndarray, fraction: float
 
 def _is_blink(track: FrameTrack, onset: int, offset: int, regions: list[int], fps: float, settings) -> bool:
     """The eyes closed during the interval and the movement is in the upper face."""
-    if not all(upper_face(au) for au in regions):
-        return False
-    around = track.eye_opening[max(onset - int(2 * fps), 0):offset + int(2 * fps) + 1]
-    if np.isnan(around).all():
-        return False  # no landmarks (pre-aligned crops): blinks cannot be told apart
-    margin = max(int(0.1 * fps), 1)
-    during = track.eye_opening[max(onset - margin, 0):offset + margin + 1]
-    return bool(np.nanmin(during) < settings.blink_drop * np.nanmedian(around))
+    return all(upper_face(au) for au in regions) and eyes_closed(track, onset, offset, fps, settings)
 
 
 def _head_turned(track: FrameTrack, onset: int, offset: int, settings) -> bool:

@@ -322,7 +322,8 @@ def _lids_down(motion: MotionTrack, movement: _Movement, aus: Sequence[int]) -> 
     return bool(np.nan_to_num(motion.flow.vectors[apex, scale, lids, 1], nan=1.0) > 0)
 
 
-def _eyes_closed(track: FrameTrack, onset: int, offset: int, fps: float, settings: SpottingSettings) -> bool:
+def eyes_closed(track: FrameTrack, onset: int, offset: int, fps: float, settings: SpottingSettings) -> bool:
+    """The eyes closed to ``blink_drop`` of their median opening (over 2 s around) during ``onset``-``offset``."""
     around = track.eye_opening[max(onset - int(2 * fps), 0):offset + int(2 * fps) + 1]
     if np.isnan(around).all():
         return False  # no landmarks (pre-aligned crops): blinks cannot be told apart
@@ -335,7 +336,7 @@ def _kind(movement: _Movement, onset: int, offset: int, scale: int, lower_apexes
           aus: Sequence[int], track: FrameTrack, motion: MotionTrack, scores: np.ndarray, fps: float,
           settings: SpottingSettings) -> str:
     strongest = movement.strongest
-    if _lids_lead(movement, aus, upper) and _eyes_closed(track, onset, offset, fps, settings) and _lids_down(
+    if _lids_lead(movement, aus, upper) and eyes_closed(track, onset, offset, fps, settings) and _lids_down(
             motion, movement, aus):
         return "blink"
     if _head_moved(track, motion, scores, onset, offset, strongest.apex, scale, settings):
@@ -464,5 +465,5 @@ def uncovered_frames(candidates: Sequence[Candidate], score: np.ndarray, thresho
     return np.flatnonzero((np.nan_to_num(score, nan=-np.inf) >= threshold) & ~covered)
 
 
-__all__ = ["Candidate", "FrameTrack", "KINDS", "MotionSignals", "MotionTrack", "Run", "find_intervals", "movement_scores",
+__all__ = ["Candidate", "FrameTrack", "KINDS", "eyes_closed", "MotionSignals", "MotionTrack", "Run", "find_intervals", "movement_scores",
            "region_scores", "segment_scores", "spotting_score", "uncovered_frames"]
