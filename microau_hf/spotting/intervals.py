@@ -465,5 +465,5 @@ def uncovered_frames(candidates: Sequence[Candidate], score: np.ndarray, thresho
     return np.flatnonzero((np.nan_to_num(score, nan=-np.inf) >= threshold) & ~covered)
 
 
-__all__ = ["Candidate", "FrameTrack", "KINDS", "eyes_closed", "MotionSignals", "MotionTrack", "Run", "find_intervals", "movement_scores",
-           "region_scores", "segment_scores", "spotting_score", "uncovered_frames"]
+__all__ = ["Candidate", "FrameTrack", "KINDS", "MotionSignals", "MotionTrack", "Run", "eyes_closed", "find_intervals",
+           "movement_scores", "region_scores", "segment_scores", "spotting_score", "uncovered_frames"]
