@@ -6,7 +6,8 @@ shares neither: it takes each face photo as it is, scales it so that the eyes ar
 478-point MediaPipe mesh, moves the mesh vertices inside each shown AU's region (the catalogue's region boxes,
 placed on the photo's landmarks) along that AU's FACS direction with a smooth fall-off, and warps the photo
 piecewise-affinely on the mesh's triangles (SciPy's barycentric interpolation, OpenCV's remap). The head drifts by
-up to 0.4 px between the frames; each frame gets its own sensor noise and JPEG coding. Pairs go through ``MicroAUPredictor.predict_pairs``.
+up to 0.4 px between the frames; each frame gets its own sensor noise and JPEG coding. Pairs go through
+``MicroAUPredictor.predict_pairs``.
 
 Mean binary F1 (positive class) over the AUs, per-AU F1, and the invented-AU rate on the pairs with no AU:
 

@@ -39,8 +39,9 @@ The rule, in the order :func:`find_intervals` applies it:
    closure's depth, not MADs).
 6. **Overlaps.** A micro-expression or ``other`` interval lying mostly (half or more) inside a macro-expression of
    the same face half is part of it: the macro interval is widened to cover it. Overlapping macro intervals of the
-   same half, or of both halves lying half or more inside one another, are one expression. Nothing else is dropped: every frame whose spotting score reaches the threshold
-   lies in an interval of some kind (:func:`uncovered_frames` checks it).
+   same half, or of both halves lying half or more inside one another, are one expression. Nothing else is dropped:
+   every frame whose spotting score reaches the threshold lies in an interval of some kind (:func:`uncovered_frames`
+   checks it).
 
 Intervals are returned in order of onset. No interval crosses a segment (a cut, or frames without a face).
 """
@@ -378,7 +379,8 @@ def _resolve(candidates: list[Candidate], aus: Sequence[int], fps: float) -> lis
     for candidate in candidates:
         if candidate.kind == "macro":
             continue
-        host = next((m for m in merged if candidate.kind in ("micro", "other") and _upper(m, aus) == _upper(candidate, aus)
+        host = next((m for m in merged
+                     if candidate.kind in ("micro", "other") and _upper(m, aus) == _upper(candidate, aus)
                      and _overlap((candidate.onset, candidate.offset), (m.onset, m.offset))[1] >= 0.5), None)
         if host is not None:
             host.onset, host.offset = min(host.onset, candidate.onset), max(host.offset, candidate.offset)
