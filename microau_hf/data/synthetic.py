@@ -40,6 +40,7 @@ from tqdm.auto import tqdm
 
 from ..atomic import atomic_directory, check_replaceable
 from ..aus import AU_SETS, EMOTION_PROTOTYPES, NO_EMOTION, OBJECTIVE_CLASSES, resolve_au_set
+from ..face.regions import interocular
 from .au_motion import AU_MOTIONS, KERNELS, LATERAL_AUS, Move, displacement_grid
 from .faces import FaceImage, load_faces
 from .render import (REFERENCE_IOD, Rendering, SubjectFace, draw_camera, prepare_subjects, render_frame, similarity,
@@ -175,8 +176,7 @@ def _relight(frame: np.ndarray, rng: np.random.Generator, nuisance: Nuisance, fl
 def parallax_grid(landmarks: dict, size: int, nose_shift: np.ndarray) -> np.ndarray:
     """The skin displacement of a small head turn out of the image plane, ``(size, size, 2)``: the parts nearer the
     camera move more, so the nose (``nose_shift`` pixels at its tip) moves against the face's outline (still)."""
-    (lx, ly), (rx, ry) = landmarks["eye_center_left"], landmarks["eye_center_right"]
-    iod = float(np.hypot(rx - lx, ry - ly))
+    iod = interocular(landmarks)
     nose_x, nose_y = landmarks["nose_tip"]
     centres = np.arange(size, dtype=np.float32) + 0.5
     depth = np.exp(-((centres[None, :] - nose_x) ** 2 + (centres[:, None] - nose_y) ** 2) / (2 * (0.6 * iod) ** 2))
@@ -187,8 +187,7 @@ def wobble_grid(landmarks: dict, size: int, rng: np.random.Generator, peak: floa
     """``bumps`` smooth displacement bumps (width 0.4 IOD, random directions) at random places of the face, the
     strongest ``peak`` pixels: movement of the skin that no AU label accounts for."""
     points = np.array(list(landmarks.values()))
-    (lx, ly), (rx, ry) = landmarks["eye_center_left"], landmarks["eye_center_right"]
-    sigma = 0.4 * float(np.hypot(rx - lx, ry - ly))
+    sigma = 0.4 * interocular(landmarks)
     centres = np.arange(size, dtype=np.float32) + 0.5
     field = np.zeros((size, size, 2), np.float32)
     for _ in range(bumps):

@@ -159,8 +159,9 @@ class FacePreparer:
         """One sample; raises :class:`ImageLoadError`, :class:`NoFaceError` or :class:`RegistrationError` (one line
         naming the item).
 
-        Both frames are aligned with the onset's transform, then the apex is registered onto the onset on the rigid
-        region (:mod:`.registration`), so that head drift between the frames does not reach the model as movement.
+        Both frames are aligned with the onset's transform, then the apex is registered onto the onset on the part of
+        the face that did not move (:mod:`.registration`), so that head drift between the frames does not reach the
+        model as movement.
         """
         label = name or describe(onset)
         first, second = load_pair(onset, apex, name)

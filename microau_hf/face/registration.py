@@ -9,19 +9,21 @@ registered onto the onset:
 1. Both frames are aligned with the onset's transform at :data:`REGISTRATION_SIZE` (about the frame's own
    resolution for the faces micro-expression corpora hold: at the model's 112 px crop, sub-pixel fits lose half
    their precision), in gray.
-2. **Robust shift.** Dense optical flow (OpenCV's DIS) from onset to apex over the face; its median is the head's
-   shift, since a micro-expression moves a small part of the face. Pixels whose flow is within
-   :data:`INLIER_FLOW_PX` of that median are the face that did not move.
-3. **Sub-pixel refinement** on those pixels only: OpenCV's ECC (Evangelidis & Psarakis, 2008), translation, started
-   at the median (measured on the astronaut with a 0.5 px head shift and a 2-4 px lip-corner movement: error under
-   0.03 px; the median alone is pulled 0.1 px towards the movement, ECC over the whole face 0.3-0.5 px).
-4. The shift is composed with the onset's alignment and the apex is resampled **once** from its own frame (a second
+2. **Dense optical flow** (OpenCV's DIS) from onset to apex over the face (the mesh's outline, or the canonical
+   landmarks for pre-aligned crops).
+3. **A robust similarity fit** (shift, rotation, scale) to that flow: started at its median (a micro-expression
+   moves a small part of the face; when most of the face moved, at the nose's median), then refitted by least
+   squares on the pixels that agree with the last fit within each band of :data:`FIT_BANDS_PX`. The pixels within
+   :data:`INLIER_FLOW_PX` of the final fit are the face that did not move. Measured on the astronaut with a 0.5-2 px
+   head shift and a 2 px lip-corner movement: error under 0.06 px (ECC on the nose alone erred by 0.1-0.5 px, too
+   little texture; ECC over the whole face was pulled 0.3-0.5 px towards the movement).
+4. The fit is composed with the onset's alignment and the apex is resampled **once** from its own frame (a second
    interpolation would blur the apex and not the onset: a difference of its own); each colour channel is scaled so
    that its mean over the face that did not move matches the onset's (a light change).
 
 The model never sees the head's shift, so a still face gives a pair that differs by noise and coding alone, and the
-movement of a region is kept whole. A pair whose shift is larger than a micro-expression's head motion
-(:data:`MAX_SHIFT_IOD`) or whose registered faces do not correlate (:data:`MIN_CORRELATION`: a face that turned, a
+movement of a region is kept whole. A pair whose head moved or turned more than a micro-expression's head motion
+(:data:`MAX_SHIFT_IOD`, :data:`MAX_ROTATION_DEG`) or whose registered faces do not correlate (:data:`MIN_CORRELATION`: a face that turned, a
 hand in front of it) is refused with :class:`RegistrationError`, never scored as if aligned.
 """
 
@@ -34,10 +36,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..aus import Point
+from .regions import interocular
 
 #: Side of the crops the shift is measured on (crop pixels: 0.3 of it between the eyes, 67 px).
 REGISTRATION_SIZE = 224
-#: Flow within this of the median (registration pixels) is the face that did not move.
+#: Flow within this of the final fit (registration pixels) is the face that did not move.
 INLIER_FLOW_PX = 0.35
 #: With fewer inliers than this share of the face, most of it moved (a macro-expression, speech): the shift is then
 #: measured on the nose, which no AU of the catalogue but AU9 moves as a whole.
@@ -123,7 +126,7 @@ def register_apex(onset: np.ndarray, apex: np.ndarray, to_crop: np.ndarray, crop
     centre = np.array(landmarks["nose_tip"]) * REGISTRATION_SIZE
     shift = float(np.linalg.norm(residual[:, :2] @ centre + residual[:, 2] - centre))
     rotation = math.degrees(math.atan2(residual[1, 0], residual[0, 0]))
-    iod = _iod(landmarks) * REGISTRATION_SIZE
+    iod = interocular(landmarks) * REGISTRATION_SIZE
     if shift > MAX_SHIFT_IOD * iod or abs(rotation) > MAX_ROTATION_DEG or correlation < MIN_CORRELATION:
         raise RegistrationError(
             f"{label}: the head moved between onset and apex ({shift / scale:.1f} px of the crop, turned "
@@ -233,11 +236,6 @@ def _gain(onset: np.ndarray, registered: np.ndarray, still: np.ndarray) -> np.nd
     apex_mean = registered[still].astype(np.float64).mean(axis=0)
     ratio = onset_mean / np.maximum(apex_mean, 1.0)
     return np.where(np.abs(ratio - 1) <= MAX_GAIN_CHANGE, ratio, 1.0)
-
-
-def _iod(landmarks: dict[str, Point]) -> float:
-    (lx, ly), (rx, ry) = landmarks["eye_center_left"], landmarks["eye_center_right"]
-    return math.hypot(rx - lx, ry - ly)
 
 
 __all__ = ["INLIER_FLOW_PX", "MAX_ROTATION_DEG", "MAX_SHIFT_IOD", "MIN_CORRELATION", "REGISTRATION_SIZE",
